@@ -1,0 +1,158 @@
+"""The real `unet` command in subprocesses: train, evaluate, predict, resume, sweep."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import only_run_dir, run_unet, tiny_overrides
+from unetcli.datasets.io import read_image
+from unetcli.datasets.synthetic import SyntheticLayout
+from unetcli.rle import rle_decode
+
+pytestmark = pytest.mark.slow
+
+
+def read_metrics(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """One tiny training run shared by the tests below: (workdir, run folder, overrides)."""
+    root = tmp_path_factory.mktemp("e2e")
+    overrides = tiny_overrides(root)
+    proc = run_unet("train", *overrides, "trainer.epochs=6", "optimizer.lr=3e-3", cwd=root)
+    assert "unet train: done" in proc.stdout and "best epoch" in proc.stdout
+    return root, only_run_dir(root / "outputs" / "train"), overrides
+
+
+def test_train_writes_every_output_and_dice_rises(trained):
+    _, run, _ = trained
+    for name in ("checkpoints/best.pt", "checkpoints/last.pt", "metrics.csv", ".hydra/config.yaml"):
+        assert (run / name).is_file(), name
+    rows = read_metrics(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    dice = [float(r["val_dice"]) for r in rows]
+    assert max(dice[1:]) > dice[0] + 0.1, f"validation Dice did not rise: {dice}"
+    best = torch.load(run / "checkpoints/best.pt", weights_only=False)
+    assert best["metrics"]["val/dice"] == pytest.approx(max(dice), abs=1e-5)
+    assert best["config"]["trainer"]["epochs"] == 6
+
+
+def test_tensorboard_holds_losses_metrics_and_image_grid(trained):
+    _, run, _ = trained
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    for tag in ("train/loss", "val/loss", "val/dice", "val/iou", "lr"):
+        assert tag in scalars, tag
+    assert len(acc.Scalars("val/dice")) == 6
+    assert len(acc.Scalars("train/loss")) > 6  # per step
+    images = acc.Images("val/examples")
+    assert len(images) == 6
+    # Four validation rows of input | truth | prediction at 32x48 each.
+    assert (images[0].height, images[0].width) == (4 * 32, 3 * 48)
+
+
+def test_evaluate_reproduces_the_best_validation_dice(trained):
+    root, run, _ = trained
+    proc = run_unet(
+        "evaluate",
+        f"checkpoint={run}/checkpoints/best.pt",
+        f"paths.output_root={root / 'outputs'}",
+        "evaluate.progress=false",
+        cwd=root,
+    )
+    assert "mean dice" in proc.stdout
+    out = only_run_dir(root / "outputs" / "evaluate")
+    report = json.loads((out / "metrics.json").read_text())
+    best = max(float(r["val_dice"]) for r in read_metrics(run))
+    assert report["metrics"]["dice"] == pytest.approx(best, abs=0.005)
+    with (out / "per_image.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == report["images"] and {"image", "dice", "iou"} <= set(rows[0])
+
+
+def test_predict_writes_a_submission_that_decodes_to_each_image(trained):
+    root, run, _ = trained
+    run_unet(
+        "predict",
+        f"checkpoint={run}/checkpoints/best.pt",
+        f"paths.output_root={root / 'outputs'}",
+        "predict.progress=false",
+        "predict.save_masks=true",
+        cwd=root,
+    )
+    out = only_run_dir(root / "outputs" / "predict")
+    with gzip.open(out / "submission.csv.gz", "rt", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert not (out / "submission.csv.gz.tmp").exists()
+    layout = SyntheticLayout(root / "data" / "synthetic")
+    tests = layout.test_samples()
+    assert [r["img"] for r in rows] == [s.name for s in tests]  # sample_submission order
+    dice = []
+    for row, sample in zip(rows, tests):
+        truth = layout.read_mask(sample.mask)
+        pred = rle_decode(row["rle_mask"], truth.shape)
+        assert pred.shape == read_image(sample.image).shape[:2]
+        saved = np.asarray(read_image(out / "masks" / f"{sample.image.stem}.png", 1))[..., 0] > 0
+        assert (saved == pred.astype(bool)).all()
+        inter = (pred & truth).sum()
+        dice.append(2 * inter / max(pred.sum() + truth.sum(), 1))
+    assert np.mean(dice) > 0.3, f"predicted masks do not overlap the truth: {dice}"
+
+
+def test_resume_continues_epochs_and_optimizer_state(trained, tmp_path):
+    root, run, overrides = trained
+    overrides = [o for o in overrides if not o.startswith("paths.output_root")]
+    out_root = tmp_path / "outputs"
+    first = torch.load(run / "checkpoints/last.pt", weights_only=False)
+    run_unet(
+        "train",
+        *overrides,
+        f"paths.output_root={out_root}",
+        "trainer.epochs=8",
+        "optimizer.lr=3e-3",
+        f"trainer.resume={run}/checkpoints/last.pt",
+        cwd=root,
+    )
+    resumed = only_run_dir(out_root / "train")
+    assert [int(r["epoch"]) for r in read_metrics(resumed)] == [7, 8]
+    last = torch.load(resumed / "checkpoints/last.pt", weights_only=False)
+    steps_per_epoch = first["global_step"] // 6
+    assert last["epoch"] == 8
+    assert last["global_step"] == first["global_step"] + 2 * steps_per_epoch
+    step_before = first["optimizer"]["state"][0]["step"]
+    assert last["optimizer"]["state"][0]["step"] == step_before + 2 * steps_per_epoch
+
+
+@pytest.mark.parametrize("order", ["train -m", "-m train"])
+def test_multirun_writes_one_folder_per_job_and_a_summary(tmp_path, order):
+    args = [
+        *order.split(),
+        *tiny_overrides(tmp_path),
+        "optimizer.lr=1e-3,3e-4",
+        "trainer.epochs=1",
+        "trainer.max_steps_per_epoch=2",
+    ]
+    proc = run_unet(*args, cwd=tmp_path)
+    sweep = only_run_dir(tmp_path / "outputs" / "train-multirun")
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        assert (sweep / job / "checkpoints" / "best.pt").is_file()
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == ["0", "1"]
+    assert "optimizer.lr=1e-3" in rows[0]["overrides"].split()
+    assert "optimizer.lr=3e-4" in rows[1]["overrides"].split()
+    assert all(0 <= float(r["best_value"]) <= 1 for r in rows)
+    assert "sweep summary" in proc.stdout

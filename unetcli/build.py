@@ -1,0 +1,83 @@
+"""Building run objects from config nodes, with errors that name the config key."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from unetcli.datasets.base import Layout
+from unetcli.errors import UnetError
+from unetcli.hardware import Runtime
+
+
+def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate` that reports a bad `_target_` or argument by config key."""
+    try:
+        return instantiate(node, *args, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise UnetError(f"cannot build `{key}` from its config: {cause}") from err
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a generator for the DataLoader's shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def build_layout(dataset_cfg: DictConfig) -> Layout:
+    """The dataset's layout object, prepared (generated or checked) for use."""
+    layout = build(dataset_cfg.layout, "dataset.layout")
+    if not isinstance(layout, Layout):
+        raise UnetError(
+            f"dataset.layout._target_ must build a unetcli.datasets.Layout, got {type(layout)}"
+        )
+    layout.prepare()
+    return layout
+
+
+def build_model(model_cfg: DictConfig) -> torch.nn.Module:
+    return build(model_cfg, "model")
+
+
+def build_optimizer(optimizer_cfg: DictConfig, params: Iterable[torch.nn.Parameter]):
+    return build(optimizer_cfg, "optimizer")(params)
+
+
+def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer):
+    """The scheduler, or None for scheduler=none."""
+    if scheduler_cfg.get("factory") is None:
+        return None
+    return build(scheduler_cfg.factory, "scheduler.factory")(optimizer)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    runtime: Runtime,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """A DataLoader with the run's worker count and pinned memory."""
+    workers = runtime.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=workers,
+        pin_memory=runtime.pin_memory,
+        persistent_workers=workers > 0,
+        generator=generator,
+    )

@@ -1,0 +1,1 @@
+"""One module per `unet` command, each a Hydra app with its own primary config."""

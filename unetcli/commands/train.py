@@ -1,0 +1,258 @@
+"""`unet train`: fit a model, keeping checkpoints, metrics.csv and TensorBoard logs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from unetcli.build import (
+    build,
+    build_layout,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    make_loader,
+    seed_everything,
+)
+from unetcli.config_dir import config_dir
+from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
+from unetcli.errors import UnetError, user_errors
+from unetcli.hardware import resolve_hardware
+from unetcli.summary import format_metrics, print_summary
+from unetcli.sweep import RESULT_FILE
+from unetcli.training.checkpoint import load_checkpoint, save_checkpoint
+from unetcli.training.history import MetricsCSV
+from unetcli.training.images import comparison_grid
+from unetcli.training.loop import score, train_epoch
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value > best if mode == "max" else value < best)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train as `cfg` says; returns the result written to result.json."""
+    started = time.time()
+    run_dir = Path(cfg.paths.run_dir)
+    trainer = cfg.trainer
+    if trainer.monitor_mode not in ("max", "min"):
+        raise UnetError(f"trainer.monitor_mode must be max or min, got {trainer.monitor_mode!r}")
+    generator = seed_everything(int(cfg.seed))
+    runtime = resolve_hardware(cfg.hardware)
+
+    layout = build_layout(cfg.dataset)
+    train_samples, val_samples = layout.split(float(cfg.dataset.validation_size), int(cfg.seed))
+    if not train_samples:
+        raise UnetError(
+            f"the training split of {layout.root} is empty; lower dataset.validation_size"
+        )
+    train_set = SegmentationDataset(
+        layout, train_samples, build_transform(cfg.dataset, cfg.augmentation)
+    )
+    val_set = SegmentationDataset(layout, val_samples, build_transform(cfg.dataset, None))
+    batch_size = int(trainer.batch_size)
+    train_loader = make_loader(
+        train_set,
+        batch_size,
+        runtime,
+        shuffle=True,
+        drop_last=len(train_set) > batch_size,
+        generator=generator,
+    )
+    val_loader = make_loader(val_set, batch_size, runtime) if val_samples else None
+    if trainer.monitor.startswith("val/") and val_loader is None:
+        raise UnetError(
+            f"trainer.monitor={trainer.monitor} needs a validation split, but "
+            "dataset.validation_size is 0; set trainer.monitor=train/loss trainer.monitor_mode=min"
+        )
+
+    model = runtime.prepare_model(build_model(cfg.model))
+    loss_fn = build(cfg.loss, "loss")
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    scheduler = build_scheduler(cfg.scheduler, optimizer)
+    scaler = runtime.grad_scaler()
+
+    start_epoch, global_step, best_value, best_epoch = 1, 0, None, 0
+    if trainer.resume:
+        state = load_checkpoint(trainer.resume)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UnetError(
+                f"trainer.resume={trainer.resume} was saved with a different model or optimizer "
+                f"config than this run's ({err}). Resume with the same model=/optimizer= choices."
+            ) from err
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch = int(state["epoch"]) + 1
+        global_step = int(state.get("global_step", 0))
+        best_value, best_epoch = state.get("best_value"), int(state.get("best_epoch", 0))
+        if start_epoch > trainer.epochs:
+            raise UnetError(
+                f"{trainer.resume} has already trained {state['epoch']} epochs; set "
+                f"trainer.epochs to more than that to continue"
+            )
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    history = MetricsCSV(run_dir / "metrics.csv")
+    ckpt_dir = run_dir / "checkpoints"
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"train: {len(train_samples)} images, validation: {len(val_samples)} images "
+        f"({layout.root}); model {n_params / 1e6:.2f} M parameters; {runtime.describe()}"
+    )
+    print(f"run folder: {run_dir}")
+
+    def log_step(_: int, loss: float) -> None:
+        nonlocal global_step
+        global_step += 1
+        writer.add_scalar("train/loss", loss, global_step)
+        if scheduler is not None and cfg.scheduler.interval == "step":
+            scheduler.step()
+
+    metrics: dict[str, float] = {}
+    last_epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, int(trainer.epochs) + 1):
+            epoch_start = time.time()
+            lr = optimizer.param_groups[0]["lr"]
+            result = train_epoch(
+                model,
+                train_loader,
+                loss_fn,
+                optimizer,
+                runtime,
+                scaler,
+                on_step=log_step,
+                max_steps=trainer.max_steps_per_epoch,
+                grad_clip_norm=trainer.grad_clip_norm,
+                desc=f"epoch {epoch}/{trainer.epochs}",
+                progress=trainer.progress,
+            )
+            metrics = {"train/loss": result.loss}
+            if val_loader is not None:
+                scored = score(
+                    model,
+                    val_loader,
+                    runtime,
+                    int(cfg.dataset.num_classes),
+                    loss_fn=loss_fn,
+                    keep_examples=int(trainer.log_images),
+                    progress=trainer.progress,
+                )
+                metrics.update({f"val/{k}": v for k, v in scored.means().items()})
+                if scored.examples:
+                    grid = comparison_grid(
+                        scored.examples["image"],
+                        scored.examples["mask"],
+                        scored.examples["pred"],
+                        list(cfg.dataset.mean),
+                        list(cfg.dataset.std),
+                        int(cfg.dataset.num_classes),
+                    )
+                    writer.add_image("val/examples", grid, epoch, dataformats="HWC")
+            if trainer.monitor not in metrics:
+                raise UnetError(
+                    f"trainer.monitor={trainer.monitor} is not a metric of this run; choose one "
+                    f"of {', '.join(metrics)}"
+                )
+            for key, value in metrics.items():
+                if key != "train/loss":
+                    writer.add_scalar(key, value, epoch)
+            writer.add_scalar("train/epoch_loss", result.loss, epoch)
+            writer.add_scalar("lr", lr, epoch)
+            writer.flush()
+            monitored = metrics[trainer.monitor]
+            if scheduler is not None and cfg.scheduler.interval == "epoch":
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(monitored)
+                else:
+                    scheduler.step()
+            is_best = _improved(monitored, best_value, trainer.monitor_mode)
+            if is_best:
+                best_value, best_epoch = monitored, epoch
+            history.append(
+                {
+                    "epoch": epoch,
+                    **{k.replace("/", "_"): round(v, 6) for k, v in metrics.items()},
+                    "lr": lr,
+                    "seconds": round(time.time() - epoch_start, 2),
+                }
+            )
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "global_step": global_step,
+                "metrics": metrics,
+                "best_value": best_value,
+                "best_epoch": best_epoch,
+                "monitor": trainer.monitor,
+                "config": config,
+            }
+            if is_best:
+                save_checkpoint(state, ckpt_dir / "best.pt")
+            save_checkpoint(state, ckpt_dir / "last.pt")
+            last_epoch = epoch
+            print(
+                f"epoch {epoch}/{trainer.epochs}  {format_metrics(metrics)}  lr {lr:.2e}"
+                f"{'  (best)' if is_best else ''}"
+            )
+    except KeyboardInterrupt:
+        writer.close()
+        last = ckpt_dir / "last.pt"
+        where = f"the last good checkpoint is {last}" if last.is_file() else "no epoch finished"
+        raise UnetError(
+            f"interrupted during epoch {last_epoch + 1}; {where}. Continue with "
+            f"trainer.resume={last}"
+        ) from None
+    writer.close()
+
+    result = {
+        "monitor": trainer.monitor,
+        "mode": trainer.monitor_mode,
+        "best_value": best_value,
+        "best_epoch": best_epoch,
+        "epochs": last_epoch,
+        "final": metrics,
+        "run_dir": str(run_dir),
+        "seconds": round(time.time() - started, 1),
+    }
+    (run_dir / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    minutes, seconds = divmod(int(result["seconds"]), 60)
+    print_summary(
+        "unet train: done",
+        [
+            ("run folder", str(run_dir)),
+            (
+                "best epoch",
+                f"{best_epoch} of {last_epoch}  ({trainer.monitor} {best_value:.4f})"
+                if best_value is not None
+                else "none",
+            ),
+            ("last epoch", format_metrics(metrics)),
+            ("checkpoints", f"{ckpt_dir / 'best.pt'}, {ckpt_dir / 'last.pt'}"),
+            ("metrics", str(run_dir / "metrics.csv")),
+            ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"),
+            ("time", f"{minutes}m {seconds:02d}s"),
+        ],
+    )
+    return result
+
+
+@hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)

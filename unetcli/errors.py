@@ -1,0 +1,48 @@
+"""The one exception type users see.
+
+Anything the user can fix (a missing file, a bad config value, an empty dataset
+folder) is raised as `UnetError` with a message that names the file or key and
+says what to do. The CLI prints that paragraph and exits non-zero, without a
+traceback unless HYDRA_FULL_ERROR=1 asks for one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnetError(Exception):
+    """A problem with the user's input, explained in one paragraph."""
+
+
+def report(message: str) -> None:
+    """Print a user-facing error paragraph to stderr."""
+    text = " ".join(str(message).split())
+    print("\n".join(textwrap.wrap("error: " + text, width=100)), file=sys.stderr)
+
+
+def user_errors(func: F) -> F:
+    """Turn UnetError into a clear message and exit status 1.
+
+    Hydra would otherwise print a stack trace around our message; a user who
+    wants it back sets HYDRA_FULL_ERROR=1.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UnetError as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            report(str(err))
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Using a trained checkpoint: rebuilding it, and writing what it predicts."""
