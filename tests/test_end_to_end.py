@@ -19,6 +19,8 @@ from unetcli.rle import rle_decode
 
 pytestmark = pytest.mark.slow
 
+EPOCHS = 10  # of the shared tiny run: about 10 s on 2 cores, Dice rises from ~0.3 to ~0.6
+
 
 def read_metrics(run: Path) -> list[dict[str, str]]:
     with (run / "metrics.csv").open() as f:
@@ -30,7 +32,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     """One tiny training run shared by the tests below: (workdir, run folder, overrides)."""
     root = tmp_path_factory.mktemp("e2e")
     overrides = tiny_overrides(root)
-    proc = run_unet("train", *overrides, "trainer.epochs=6", "optimizer.lr=3e-3", cwd=root)
+    proc = run_unet("train", *overrides, f"trainer.epochs={EPOCHS}", "optimizer.lr=3e-3", cwd=root)
     assert "unet train: done" in proc.stdout and "best epoch" in proc.stdout
     return root, only_run_dir(root / "outputs" / "train"), overrides
 
@@ -40,12 +42,12 @@ def test_train_writes_every_output_and_dice_rises(trained):
     for name in ("checkpoints/best.pt", "checkpoints/last.pt", "metrics.csv", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
     rows = read_metrics(run)
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [int(r["epoch"]) for r in rows] == list(range(1, EPOCHS + 1))
     dice = [float(r["val_dice"]) for r in rows]
-    assert max(dice[1:]) > dice[0] + 0.1, f"validation Dice did not rise: {dice}"
+    assert max(dice[1:]) > dice[0] + 0.15 and max(dice) > 0.45, f"Dice did not rise: {dice}"
     best = torch.load(run / "checkpoints/best.pt", weights_only=False)
     assert best["metrics"]["val/dice"] == pytest.approx(max(dice), abs=1e-5)
-    assert best["config"]["trainer"]["epochs"] == 6
+    assert best["config"]["trainer"]["epochs"] == EPOCHS
 
 
 def test_tensorboard_holds_losses_metrics_and_image_grid(trained):
@@ -55,12 +57,12 @@ def test_tensorboard_holds_losses_metrics_and_image_grid(trained):
     scalars = acc.Tags()["scalars"]
     for tag in ("train/loss", "val/loss", "val/dice", "val/iou", "lr"):
         assert tag in scalars, tag
-    assert len(acc.Scalars("val/dice")) == 6
-    assert len(acc.Scalars("train/loss")) > 6  # per step
+    assert len(acc.Scalars("val/dice")) == EPOCHS
+    assert len(acc.Scalars("train/loss")) > EPOCHS  # per step
     images = acc.Images("val/examples")
-    assert len(images) == 6
-    # Four validation rows of input | truth | prediction at 32x48 each.
-    assert (images[0].height, images[0].width) == (4 * 32, 3 * 48)
+    assert len(images) == EPOCHS
+    # Four validation rows of input | truth | prediction at 48x64 each.
+    assert (images[0].height, images[0].width) == (4 * 48, 3 * 64)
 
 
 def test_evaluate_reproduces_the_best_validation_dice(trained):
@@ -99,16 +101,23 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained):
     layout = SyntheticLayout(root / "data" / "synthetic")
     tests = layout.test_samples()
     assert [r["img"] for r in rows] == [s.name for s in tests]  # sample_submission order
-    dice = []
+
+    def dice_of(pred, truth):
+        return 2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1)
+
+    dice, transposed = [], []
     for row, sample in zip(rows, tests):
         truth = layout.read_mask(sample.mask)
         pred = rle_decode(row["rle_mask"], truth.shape)
         assert pred.shape == read_image(sample.image).shape[:2]
         saved = np.asarray(read_image(out / "masks" / f"{sample.image.stem}.png", 1))[..., 0] > 0
         assert (saved == pred.astype(bool)).all()
-        inter = (pred & truth).sum()
-        dice.append(2 * inter / max(pred.sum() + truth.sum(), 1))
-    assert np.mean(dice) > 0.3, f"predicted masks do not overlap the truth: {dice}"
+        dice.append(dice_of(pred, truth))
+        # The same runs read column-major: what a wrong pixel order would score.
+        transposed.append(dice_of(rle_decode(row["rle_mask"], truth.shape[::-1]).T, truth))
+    best_val = max(float(r["val_dice"]) for r in read_metrics(run))
+    assert np.mean(dice) > 0.6 * best_val, f"test Dice {dice} far below validation {best_val}"
+    assert np.mean(dice) > np.mean(transposed) + 0.05
 
 
 def test_resume_continues_epochs_and_optimizer_state(trained, tmp_path):
@@ -120,16 +129,16 @@ def test_resume_continues_epochs_and_optimizer_state(trained, tmp_path):
         "train",
         *overrides,
         f"paths.output_root={out_root}",
-        "trainer.epochs=8",
+        f"trainer.epochs={EPOCHS + 2}",
         "optimizer.lr=3e-3",
         f"trainer.resume={run}/checkpoints/last.pt",
         cwd=root,
     )
     resumed = only_run_dir(out_root / "train")
-    assert [int(r["epoch"]) for r in read_metrics(resumed)] == [7, 8]
+    assert [int(r["epoch"]) for r in read_metrics(resumed)] == [EPOCHS + 1, EPOCHS + 2]
     last = torch.load(resumed / "checkpoints/last.pt", weights_only=False)
-    steps_per_epoch = first["global_step"] // 6
-    assert last["epoch"] == 8
+    steps_per_epoch = first["global_step"] // EPOCHS
+    assert last["epoch"] == EPOCHS + 2
     assert last["global_step"] == first["global_step"] + 2 * steps_per_epoch
     step_before = first["optimizer"]["state"][0]["step"]
     assert last["optimizer"]["state"][0]["step"] == step_before + 2 * steps_per_epoch
@@ -152,7 +161,7 @@ def test_multirun_writes_one_folder_per_job_and_a_summary(tmp_path, order):
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["job"] for r in rows] == ["0", "1"]
-    assert "optimizer.lr=1e-3" in rows[0]["overrides"].split()
-    assert "optimizer.lr=3e-4" in rows[1]["overrides"].split()
+    assert "optimizer.lr=0.001" in rows[0]["overrides"].split()
+    assert "optimizer.lr=0.0003" in rows[1]["overrides"].split()
     assert all(0 <= float(r["best_value"]) <= 1 for r in rows)
     assert "sweep summary" in proc.stdout

@@ -65,3 +65,13 @@ def test_grouped_split_never_separates_a_group(tmp_path):
     assert again == train
     with pytest.raises(UnetError, match="validation_size"):
         grouped_split(train, 1.5, 0)
+
+
+def test_check_lists_images_without_masks_before_training(tmp_path):
+    layout = SyntheticLayout(tmp_path / "s", seed=0, **SMALL)
+    layout.prepare()
+    samples = layout.labelled_samples()
+    layout.check(samples)
+    samples[0].mask.unlink()
+    with pytest.raises(UnetError, match=r"1 image\(s\) .* have no mask file, e\.g\. .*_mask\.gif"):
+        layout.check(samples)

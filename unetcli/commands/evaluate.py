@@ -37,7 +37,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
             f"the {split} split of {restored.layout.root} is empty (dataset.validation_size="
             f"{trained.dataset.validation_size}); use evaluate.split=train"
         )
-    dataset = SegmentationDataset(restored.layout, samples, build_transform(trained.dataset, None))
+    dataset = SegmentationDataset(
+        restored.layout,
+        samples,
+        build_transform(trained.dataset, trained.get("augmentation"), "val"),
+    )
     loader = make_loader(dataset, int(cfg.evaluate.batch_size), runtime)
     result = score(
         restored.model,

@@ -52,10 +52,13 @@ def run(cfg: DictConfig) -> dict:
         raise UnetError(
             f"the training split of {layout.root} is empty; lower dataset.validation_size"
         )
+    layout.check(train_samples + val_samples)
     train_set = SegmentationDataset(
-        layout, train_samples, build_transform(cfg.dataset, cfg.augmentation)
+        layout, train_samples, build_transform(cfg.dataset, cfg.augmentation, "train")
     )
-    val_set = SegmentationDataset(layout, val_samples, build_transform(cfg.dataset, None))
+    val_set = SegmentationDataset(
+        layout, val_samples, build_transform(cfg.dataset, cfg.augmentation, "val")
+    )
     batch_size = int(trainer.batch_size)
     train_loader = make_loader(
         train_set,
@@ -91,6 +94,11 @@ def run(cfg: DictConfig) -> dict:
             ) from err
         if scheduler is not None and state.get("scheduler"):
             scheduler.load_state_dict(state["scheduler"])
+            # Keep the schedule's progress but this run's settings (e.g. a cosine
+            # T_max that follows a larger trainer.epochs).
+            for key, value in cfg.scheduler.factory.items():
+                if not key.startswith("_") and hasattr(scheduler, key):
+                    setattr(scheduler, key, value)
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch = int(state["epoch"]) + 1

@@ -76,6 +76,20 @@ class Layout:
                 "dataset=..., or point dataset.root=PATH at your copy."
             )
 
+    def check(self, samples: list[Sample]) -> None:
+        """Stop before training if samples cannot be used; raise UnetError listing them.
+
+        The base class checks that every mask file exists, so a missing mask is
+        reported up front rather than in the middle of an epoch.
+        """
+        missing = [s.mask for s in samples if s.mask is not None and not s.mask.is_file()]
+        if missing:
+            shown = ", ".join(str(p) for p in missing[:5])
+            raise UnetError(
+                f"{len(missing)} image(s) in {self.root} have no mask file, e.g. {shown}. "
+                "Add the masks or remove those images."
+            )
+
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         """Turn a mask file's pixels into class indices (binary by default: non-zero is 1)."""
         return (raw > 0).astype(np.uint8)

@@ -15,19 +15,31 @@ from torch.utils.data import Dataset
 from unetcli.datasets.base import Layout, Sample
 
 
-def build_transform(dataset_cfg: DictConfig, augmentation_cfg: DictConfig | None) -> A.Compose:
-    """Resize to dataset.image_size (if set), augment (training only), normalise.
+def build_transform(
+    dataset_cfg: DictConfig, augmentation_cfg: DictConfig | None, split: str = "val"
+) -> A.Compose:
+    """Resize to dataset.image_size (if set), crop and augment (training), normalise.
 
-    Image and mask go through the same Compose, so every spatial transform
-    moves them together; masks are resized with nearest-neighbour.
+    `split` is "train" or anything else (validation, test, predict). Training
+    adds a random crop of dataset.crop_size (if set; padded where the image is
+    smaller) and the augmentation's `train` list; other splits add its `val`
+    list (e.g. padding). Image and mask go through the same Compose, so every
+    spatial transform moves them together; masks are resized nearest-neighbour.
     """
     ops: list[A.BasicTransform] = []
     size = dataset_cfg.get("image_size")
     if size:
         height, width = (int(v) for v in size)
         ops.append(A.Resize(height, width, interpolation=cv2.INTER_LINEAR))
-    if augmentation_cfg is not None and augmentation_cfg.get("train"):
-        ops.extend(instantiate(augmentation_cfg.train, _convert_="all"))
+    crop = dataset_cfg.get("crop_size")
+    if split == "train" and crop:
+        crop_h, crop_w = (int(crop), int(crop)) if isinstance(crop, int) else map(int, crop)
+        ops.append(A.PadIfNeeded(crop_h, crop_w, border_mode=cv2.BORDER_REFLECT_101))
+        ops.append(A.RandomCrop(crop_h, crop_w))
+    if augmentation_cfg is not None:
+        extra = augmentation_cfg.get("train" if split == "train" else "val")
+        if extra:
+            ops.extend(instantiate(extra, _convert_="all"))
     ops.append(
         A.Normalize(mean=list(dataset_cfg.mean), std=list(dataset_cfg.std), max_pixel_value=255.0)
     )
