@@ -130,3 +130,11 @@ def test_python_dash_m_runs_the_same_entry_point(workdir):
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0 and "predict" in proc.stdout
+
+
+def test_download_generates_the_synthetic_set_once(workdir):
+    args = ("download", "dataset.layout.num_objects=3", "dataset.layout.num_test=2")
+    first = run_unet(*args, cwd=workdir).stdout
+    assert "generated" in first
+    assert (workdir / "data" / "synthetic" / "train_masks").is_dir()
+    assert "already present" in run_unet(*args, cwd=workdir).stdout

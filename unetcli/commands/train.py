@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
@@ -128,6 +129,14 @@ def run(cfg: DictConfig) -> dict:
         if scheduler is not None and cfg.scheduler.interval == "step":
             scheduler.step()
 
+    # Fixed validation images for TensorBoard, spread over the split (so over objects).
+    n_examples = min(int(trainer.log_images), len(val_samples))
+    examples = (
+        frozenset(np.linspace(0, len(val_samples) - 1, n_examples).round().astype(int).tolist())
+        if n_examples
+        else frozenset()
+    )
+
     metrics: dict[str, float] = {}
     last_epoch = start_epoch - 1
     try:
@@ -155,7 +164,7 @@ def run(cfg: DictConfig) -> dict:
                     runtime,
                     int(cfg.dataset.num_classes),
                     loss_fn=loss_fn,
-                    keep_examples=int(trainer.log_images),
+                    example_indices=examples,
                     progress=trainer.progress,
                 )
                 metrics.update({f"val/{k}": v for k, v in scored.means().items()})

@@ -93,11 +93,15 @@ def score(
     *,
     loss_fn: torch.nn.Module | None = None,
     threshold: float = 0.5,
-    keep_examples: int = 0,
+    example_indices: frozenset[int] = frozenset(),
     desc: str = "validate",
     progress: bool = True,
 ) -> ScoreResult:
-    """Run the model over labelled data; per-image metrics at the loader's resolution."""
+    """Run the model over labelled data; per-image metrics at the loader's resolution.
+
+    The dataset items whose index is in `example_indices` are kept (input,
+    truth, prediction) for a picture of how the model is doing.
+    """
     model.eval()
     per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     indices: list[int] = []
@@ -116,12 +120,11 @@ def score(
         for name, values in per_image_metrics(pred, masks, num_classes).items():
             per_image[name].extend(values.tolist())
         indices.extend(batch["index"].tolist())
-        have = sum(len(t) for t in kept["image"])
-        if have < keep_examples:
-            take = keep_examples - have
-            kept["image"].append(batch["image"][:take])
-            kept["mask"].append(batch["mask"][:take])
-            kept["pred"].append(pred[:take].cpu())
+        keep = [i for i, index in enumerate(batch["index"].tolist()) if index in example_indices]
+        if keep:
+            kept["image"].append(batch["image"][keep])
+            kept["mask"].append(batch["mask"][keep])
+            kept["pred"].append(pred[keep].cpu())
     examples = {k: torch.cat(v) for k, v in kept.items() if v}
     loss = loss_sum / count if loss_fn is not None and count else None
     return ScoreResult(loss, per_image, indices, examples)
