@@ -32,9 +32,10 @@ def test_every_problem_is_listed_with_counts(broken):
     with pytest.raises(UnetError) as err:
         layout.check(layout.labelled_samples())
     text = str(err.value)
-    assert "6 image(s) without a mask" in text and "(and 3 more)" in text
-    assert "1 mask(s) without an image: " in text and "orphan.png" in text
-    assert "1 file(s) that cannot be decoded: images/cell_006.png" in text
+    assert "6 image(s) of 16 have no mask file, e.g. images/cell_000.png (no masks/" in text
+    assert "(and 3 more)" in text
+    assert "1 mask file(s) have no image, e.g. masks/orphan.png" in text
+    assert "1 file(s) cannot be decoded, e.g. images/cell_006.png" in text
     assert "cell_007.png is 10x10, its image 52x40" in text
     assert "cell_008.png holds values 0, 1, 9" in text
 
@@ -43,7 +44,7 @@ def test_check_files_false_only_looks_for_missing_masks(broken):
     layout = FolderLayout(broken, check_files=False)
     with pytest.raises(UnetError) as err:
         layout.check(layout.labelled_samples())
-    assert "without a mask" in str(err.value) and "cannot be decoded" not in str(err.value)
+    assert "have no mask file" in str(err.value) and "cannot be decoded" not in str(err.value)
 
 
 def test_a_clean_dataset_passes(tmp_path):
@@ -65,6 +66,6 @@ def test_train_stops_before_the_first_epoch(broken, tmp_path):
         check=False,
     )
     assert proc.returncode == 1
-    assert "6 image(s) without a mask" in proc.stderr and "Traceback" not in proc.stderr
+    assert "6 image(s) of 16 have no mask file" in proc.stderr and "Traceback" not in proc.stderr
     assert "epoch 1" not in proc.stdout
     assert not list((tmp_path / "outputs").rglob("*.pt"))

@@ -43,27 +43,26 @@ class Problems:
         for name in self.__dataclass_fields__:
             getattr(self, name).extend(getattr(other, name))
 
-    def kinds(self) -> list[tuple[str, list[str]]]:
+    def kinds(self, total: int) -> list[tuple[str, list[str]]]:
         return [
-            ("image(s) without a mask", self.without_mask),
-            ("mask(s) without an image", self.without_image),
-            ("file(s) that cannot be decoded", self.unreadable),
-            ("mask(s) whose size differs from the image", self.size_mismatch),
-            ("mask(s) with values the dataset does not declare", self.bad_values),
+            (f"image(s) of {total} have no mask file", self.without_mask),
+            ("mask file(s) have no image", self.without_image),
+            ("file(s) cannot be decoded", self.unreadable),
+            ("mask(s) differ in size from their image", self.size_mismatch),
+            ("mask(s) hold values the dataset does not declare", self.bad_values),
         ]
 
     def __bool__(self) -> bool:
-        return any(items for _, items in self.kinds())
+        return any(items for _, items in self.kinds(0))
 
     def message(self, root: Path, total: int) -> str:
         parts = []
-        for label, items in self.kinds():
+        for label, items in self.kinds(total):
             if items:
                 more = f" (and {len(items) - SHOWN} more)" if len(items) > SHOWN else ""
-                parts.append(f"{len(items)} {label}: {'; '.join(items[:SHOWN])}{more}.")
+                parts.append(f"{len(items)} {label}, e.g. {'; '.join(items[:SHOWN])}{more}.")
         return (
-            f"the dataset in {root} ({total} labelled images) has problems (paths relative to "
-            "it): "
+            f"the dataset in {root} has problems (paths relative to it): "
             + " ".join(parts)
             + " Fix or remove these files (or point dataset.root at a clean copy) and run again;"
             " dataset.layout.check_files=false skips all but the missing-mask test."
