@@ -41,6 +41,8 @@ def unpack(
     staging.mkdir(parents=True, exist_ok=True)
     try:
         if not zipfile.is_zipfile(download):
+            if download.suffix.lower() == ".zip":
+                raise _incomplete(name or download.name, download, "no zip directory at its end")
             shutil.copy2(download, staging / (name or download.name))
             return
         outer_only = None
@@ -98,10 +100,15 @@ def _extract(
                     zf.extract(member, dest)
                     bar.update(member.file_size)
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
-        raise UnetError(
-            f"{label} ({archive}) is not a complete zip archive ({err}); the transfer was probably "
-            "cut or the file is damaged. Run `unet download` again with download.force=true."
-        ) from err
+        raise _incomplete(label, archive, str(err)) from err
+
+
+def _incomplete(label: str, archive: Path, why: str) -> UnetError:
+    return UnetError(
+        f"{label} ({archive}) is not a complete zip archive ({why}); the transfer was probably "
+        "cut or the file is damaged. Nothing was moved into dataset.root. Run `unet download` "
+        "again with download.force=true."
+    )
 
 
 def _included(members: list[zipfile.ZipInfo], prefix: str, include: list[str] | None):
