@@ -166,6 +166,15 @@ def test_whole_competition_archive_when_one_file_downloads_are_refused(kaggle, t
     ]  # fmt: skip
 
 
+@pytest.mark.slow
+def test_a_later_file_kaggle_lacks_is_reported_not_fatal(kaggle, tmp_path):
+    files = "dataset.kaggle.files=[train.zip,train_masks.zip,nothere.zip]"
+    proc = download(kaggle, tmp_path, "dataset=carvana", files)
+    assert proc.returncode == 0, proc.stderr
+    assert "competition carvana-image-masking-challenge has no file nothere.zip" in proc.stdout
+    assert "without nothere.zip" in proc.stdout and "labelled 20" in proc.stdout
+
+
 # --- failures ------------------------------------------------------------------------
 @pytest.mark.slow
 def test_missing_credentials_name_where_they_are_read(kaggle, tmp_path):

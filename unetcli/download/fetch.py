@@ -134,7 +134,7 @@ def download(
         shutil.rmtree(archives, ignore_errors=True)  # our own earlier downloads
     staging = work / f"staging-{os.getpid()}"
     try:
-        fetched = _fetch(client, source, archives, force)
+        fetched, missing = _fetch(client, source, archives, force)
         for path, name, only in fetched:
             print(f"unpacking {path.name}")
             unpack(path, staging, list(source.include or []) or None, only, name)
@@ -154,6 +154,7 @@ def download(
                 "source": source.signature(),
                 "entries": entries,
                 "files": sizes,
+                "missing": missing,
                 "counts": counts,
                 "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "unetcli": __version__,
@@ -169,6 +170,9 @@ def download(
         ("unpacked", _counts(counts, source.published)),
         ("time", f"{time.time() - started:.1f} s"),
     ]
+    if missing:
+        rows.insert(3, ("not on Kaggle", ", ".join(missing)))
+        return Outcome(f"downloaded, unpacked and checked, without {', '.join(missing)}", rows)
     return Outcome("downloaded, unpacked and checked", rows)
 
 
@@ -189,22 +193,31 @@ def _complete_in_place(layout: Layout) -> dict[str, int] | None:
 
 def _fetch(
     client: KaggleClient, source: KaggleSource, archives: Path, force: bool
-) -> list[tuple[Path, str, list[str] | None]]:
-    """Download what the source names: [(file, requested name, outer members to keep)]."""
+) -> tuple[list[tuple[Path, str, list[str] | None]], list[str]]:
+    """Download what the source names.
+
+    Returns ([(file, requested name, outer members to keep)], names Kaggle does
+    not have). A later file that Kaggle does not have (404) is reported, not
+    fatal: the layout check then decides whether what arrived is a usable
+    dataset (e.g. Carvana without test.zip still trains).
+    """
     if source.dataset:
         path = client.dataset_files(source.dataset, archives / "dataset", force)
-        return [(path, path.name, None)]
+        return [(path, path.name, None)], []
     competition = source.competition
     if not source.files:
         path = client.competition_files(competition, archives / "all", force)
-        return [(path, path.name, None)]
-    fetched = []
+        return [(path, path.name, None)], []
+    fetched, missing = [], []
     for i, name in enumerate(source.files):
+        folder = archives / name.replace(".", "_")  # one folder per requested file
         try:
-            folder = archives / name.replace(".", "_")  # one folder per requested file
-            path = client.competition_file(competition, name, folder, force)
-            fetched.append((path, name, None))
+            fetched.append((client.competition_file(competition, name, folder, force), name, None))
         except KaggleHTTPError as err:
+            if i > 0 and err.status == 404:
+                print(f"warning: {err}")
+                missing.append(name)
+                continue
             if i > 0 or err.status not in NO_PER_FILE:
                 raise
             print(
@@ -212,8 +225,8 @@ def _fetch(
                 f"archive of {competition} and keeping {', '.join(source.files)}"
             )
             path = client.competition_files(competition, archives / "all", force)
-            return [(path, path.name, list(source.files))]
-    return fetched
+            return [(path, path.name, list(source.files))], []
+    return fetched, missing
 
 
 def _install(root: Path, staging: Path, manifest: dict | None, marker: dict | None) -> list[str]:
