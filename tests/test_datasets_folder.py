@@ -80,6 +80,28 @@ def test_multi_valued_binary_masks_need_a_threshold(tmp_path):
     np.testing.assert_array_equal(layout.read_mask(mask), BLOB)
 
 
+def test_16_bit_images_keep_their_contrast(tmp_path):
+    root, _ = _one_mask(tmp_path, BLOB * 255)
+    image = np.arange(80, dtype=np.uint16).reshape(8, 10) * 50  # 12-bit range, max 3950
+    cv2.imwrite(str(root / "images" / "m.tif"), image)
+    (root / "images" / "m.jpg").unlink()
+    for channels in (1, 3):
+        layout = FolderLayout(root, channels=channels)
+        (sample,) = layout.labelled_samples()
+        read = layout.read_image(sample.image)
+        assert read.dtype == np.uint8 and read.shape == (8, 10, channels)
+        assert read.min() == 0 and read.max() == 255  # not the high byte only (0..15)
+
+
+def test_mask_names_that_match_no_image_get_a_hint(tmp_path):
+    root = fake_datasets.folder(tmp_path / "cells", n=3)
+    for mask in (root / "masks").iterdir():
+        mask.rename(mask.with_name(f"{mask.stem}_mask.png"))
+    with pytest.raises(UnetError, match="dataset.layout.mask_suffix=_mask"):
+        FolderLayout(root).labelled_samples()
+    assert len(FolderLayout(root, mask_suffix="_mask").labelled_samples()) == 3
+
+
 def test_split_is_seeded_by_image(tmp_path):
     layout = FolderLayout(fake_datasets.folder(tmp_path / "cells", n=10))
     train, val = layout.split(0.2, seed=3)

@@ -101,7 +101,15 @@ class FolderLayout(Layout):
             )
             for path in (list_images(folder) if folder.is_dir() else [])
         ]
-        return self.require_images(samples, folder)
+        samples = self.require_images(samples, folder)
+        if masks and not any(s.image.stem in masks for s in samples):
+            raise UnetError(
+                f"no file in {self.root / self.masks} has the name of an image in {folder} "
+                f"(e.g. image {samples[0].image.name}, mask {next(iter(masks.values())).name}). "
+                "Masks must share the image's file stem; masks named like a_mask.png need "
+                "dataset.layout.mask_suffix=_mask."
+            )
+        return samples
 
     def test_samples(self) -> list[Sample]:
         folder = self.root / self.test
