@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
 from unetcli.datasets.synthetic import SyntheticLayout
-from unetcli.errors import user_errors
+from unetcli.errors import UnetError, user_errors
 from unetcli.summary import print_summary
 
 
@@ -24,12 +24,19 @@ def run(cfg: DictConfig) -> str:
         from unetcli.download import download
 
         opts = cfg.download
-        outcome = download(
-            cfg.dataset,
-            force=bool(opts.force),
-            retries=int(opts.retries),
-            keep_archives=bool(opts.keep_archives),
-        )
+        try:
+            outcome = download(
+                cfg.dataset,
+                force=bool(opts.force),
+                retries=int(opts.retries),
+                keep_archives=bool(opts.keep_archives),
+            )
+        except KeyboardInterrupt:
+            raise UnetError(
+                f"interrupted. Nothing incomplete was left in {cfg.dataset.root} for training to "
+                "use; what was fetched is kept in its .unet-download/ folder and the next "
+                "`unet download` with the same dataset=... resumes it."
+            ) from None
         print_summary(f"unet download: {name}", [*outcome.rows, ("status", outcome.status)])
         return outcome.status
     layout = instantiate(cfg.dataset.layout)
