@@ -47,8 +47,11 @@ def unpack(
             return
         outer_only = None
         if only:
-            wanted = set(only) | {f"{name}.zip" for name in only}
-            outer_only = lambda name: name.rstrip("/") in wanted  # noqa: E731
+            wanted = set(only) | {f"{kept}.zip" for kept in only}
+
+            def outer_only(member: str) -> bool:
+                return member.rstrip("/") in wanted
+
         _extract(download, staging, "", include, outer_only, name or download.name)
         _unpack_nested(staging, include)
     except OSError as err:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from unetcli import __version__
 from unetcli.datasets.base import Layout
 from unetcli.download.archive import unpack
-from unetcli.download.client import KaggleClient, KaggleHTTPError
+from unetcli.download.client import DISK_FULL, KaggleClient, KaggleHTTPError, disk_full_error
 from unetcli.download.manifest import (
     moving_marker,
     read_json,
@@ -161,6 +161,10 @@ def download(
             },
         )
         moving_marker(root).unlink(missing_ok=True)
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full_error(err, root) from err
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if not keep_archives:
