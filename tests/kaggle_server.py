@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,8 @@ class State:
     per_file_endpoint: bool = True
     # blob path -> bytes to send before dropping the connection, for the next N GETs.
     cuts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # blob suffix -> seconds to stall after the first 64 KiB (a slow transfer).
+    stalls: dict[str, float] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
@@ -231,6 +234,13 @@ def _handler(server: KaggleServer) -> type[BaseHTTPRequestHandler]:
                     if blob.endswith(suffix) and times > 0:
                         cut = after
                         state.cuts[suffix] = (after, times - 1)
+            stall = next((t for k, t in state.stalls.items() if blob.endswith(k)), None)
+            if cut is None and stall is not None:
+                self.wfile.write(body[:65536])
+                self.wfile.flush()
+                time.sleep(stall)
+                self.wfile.write(body[65536:])
+                return
             if cut is None:
                 self.wfile.write(body)
                 return
