@@ -25,7 +25,11 @@ class UnetError(Exception):
 def report(message: str) -> None:
     """Print a user-facing error paragraph to stderr."""
     text = " ".join(str(message).split())
-    print("\n".join(textwrap.wrap("error: " + text, width=100)), file=sys.stderr)
+    # Never break inside a path or URL (at its hyphens), so it can be copied.
+    lines = textwrap.wrap(
+        "error: " + text, width=100, break_on_hyphens=False, break_long_words=False
+    )
+    print("\n".join(lines), file=sys.stderr)
 
 
 def user_errors(func: F) -> F:

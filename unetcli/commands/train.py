@@ -69,7 +69,9 @@ def run(cfg: DictConfig) -> dict:
         drop_last=len(train_set) > batch_size,
         generator=generator,
     )
-    val_loader = make_loader(val_set, batch_size, runtime) if val_samples else None
+    # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
+    val_batch = int(cfg.dataset.get("validation_batch_size") or batch_size)
+    val_loader = make_loader(val_set, val_batch, runtime) if val_samples else None
     if trainer.monitor.startswith("val/") and val_loader is None:
         raise UnetError(
             f"trainer.monitor={trainer.monitor} needs a validation split, but "

@@ -15,6 +15,13 @@ import numpy as np
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.errors import UnetError
 
+#: Folder inside dataset.root where `unet download` keeps its archives, staging
+#: area and manifest; nothing of the user's is ever put there.
+DOWNLOAD_DIR = ".unet-download"
+#: Present while `unet download` moves unpacked files into dataset.root; a
+#: dataset with this file is incomplete and is refused until the download is rerun.
+MOVING_MARKER = "moving.json"
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -58,8 +65,11 @@ class Layout:
     #: Number of model input channels the images are read with.
     channels: int = 3
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, check_files: bool = True) -> None:
+        # Constructors must not touch the disk: `unet download` builds the layout
+        # before the files exist.
         self.root = Path(root)
+        self.check_files = bool(check_files)
 
     # --- what a subclass provides -------------------------------------------------
     def labelled_samples(self) -> list[Sample]:
@@ -68,6 +78,10 @@ class Layout:
     def test_samples(self) -> list[Sample]:
         raise NotImplementedError
 
+    def known_samples(self) -> list[Sample]:
+        """Every sample whose mask lives in the dataset's mask folders (for orphan masks)."""
+        return self.labelled_samples()
+
     def prepare(self) -> None:
         """Make the data available (generate it, or check it is there); called before use."""
         if not self.root.is_dir():
@@ -75,24 +89,68 @@ class Layout:
                 f"dataset folder {self.root} does not exist. Run `unet download` with the same "
                 "dataset=..., or point dataset.root=PATH at your copy."
             )
+        if (self.root / DOWNLOAD_DIR / MOVING_MARKER).is_file():
+            raise UnetError(
+                f"an earlier `unet download` into {self.root} stopped while moving files into "
+                "place, so the dataset is incomplete. Run `unet download` with the same "
+                "dataset=... again to finish it."
+            )
 
     def check(self, samples: list[Sample]) -> None:
         """Stop before training if samples cannot be used; raise UnetError listing them.
 
-        The base class checks that every mask file exists, so a missing mask is
-        reported up front rather than in the middle of an epoch.
+        Reports images without masks, masks without images, unreadable files,
+        masks whose size differs from their image and mask values the dataset
+        does not declare, so bad data stops the run before the first epoch
+        rather than in the middle of one (see checks.py). `check_files=false`
+        in the layout's config leaves only the cheap test for missing masks.
         """
-        missing = [s.mask for s in samples if s.mask is not None and not s.mask.is_file()]
-        if missing:
-            shown = ", ".join(str(p) for p in missing[:5])
-            raise UnetError(
-                f"{len(missing)} image(s) in {self.root} have no mask file, e.g. {shown}. "
-                "Add the masks or remove those images."
-            )
+        from unetcli.datasets.checks import check_samples
+
+        check_samples(self, samples, full=self.check_files)
+
+    def mask_files(self, sample: Sample) -> list[Path]:
+        """The files a sample's mask is made of (one, except for e.g. one mask per lung)."""
+        return [] if sample.mask is None else [sample.mask]
+
+    def read_mask_raw(self, path: Path) -> np.ndarray:
+        """A mask file's pixels as stored (H, W) or (H, W, 3), before decoding."""
+        return read_mask(path)
+
+    def mask_value_problem(self, raw: np.ndarray) -> str | None:
+        """Describe values in a raw mask that this dataset does not declare, else None.
+
+        The default declares binary masks: 0 and one foreground value (0/1, 0/255).
+        """
+        values = distinct_values(raw)
+        foreground = [v for v in values if v != 0]
+        if len(foreground) <= 1 and all(v in (1, 255) for v in foreground):
+            return None
+        return f"values {_some(values)} (expected 0/1 or 0/255)"
 
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         """Turn a mask file's pixels into class indices (binary by default: non-zero is 1)."""
         return (raw > 0).astype(np.uint8)
+
+    def inventory(self) -> dict[str, int]:
+        """Counts of what is present, raising UnetError if the labelled pool is incomplete.
+
+        `unet download` calls this on the unpacked files before moving them into
+        dataset.root, so an archive that lacks a folder is never installed.
+        """
+        samples = self.labelled_samples()
+        missing = [f for s in samples for f in self.mask_files(s) if not f.is_file()]
+        if missing:
+            raise UnetError(
+                f"{len(missing)} of {len(samples)} images in {self.root} have no mask, e.g. "
+                f"{missing[0]}"
+            )
+        counts = {"labelled": len(samples)}
+        try:
+            counts["test"] = len(self.test_samples())
+        except (UnetError, NotImplementedError):
+            counts["test"] = 0
+        return counts
 
     # --- shared behaviour ---------------------------------------------------------
     def split(self, validation_size: float, seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -103,7 +161,7 @@ class Layout:
         return read_image(path, self.channels)
 
     def read_mask(self, path: Path) -> np.ndarray:
-        return self.decode_mask(read_mask(path))
+        return self.decode_mask(self.read_mask_raw(path))
 
     def require_images(self, samples: list[Sample], folder: Path) -> list[Sample]:
         if not samples:
@@ -112,3 +170,31 @@ class Layout:
                 "`unet download` with the same dataset=..."
             )
         return samples
+
+
+def distinct_values(raw: np.ndarray) -> list[int]:
+    """The distinct pixel values of a single-channel mask, fast for 8-bit ones."""
+    if raw.dtype == np.uint8:
+        return np.flatnonzero(np.bincount(raw.ravel(), minlength=256)).tolist()
+    return np.unique(raw).tolist()
+
+
+def _some(values: list[int], limit: int = 6) -> str:
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
+
+
+def find_folder(root: Path, is_base, max_depth: int = 4) -> Path | None:
+    """The shallowest folder under `root` (root included) for which `is_base(folder)` holds.
+
+    Lets a layout find its files whether dataset.root holds them directly or an
+    archive unpacked them a few folders down (e.g. Montgomery/MontgomerySet/).
+    """
+    level = [root]
+    for _ in range(max_depth + 1):
+        found = sorted(p for p in level if is_base(p))
+        if found:
+            return found[0]
+        level = sorted(c for p in level if p.is_dir() for c in p.iterdir() if c.is_dir())
+        level = [c for c in level if not c.name.startswith(".")]
+    return None

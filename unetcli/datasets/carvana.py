@@ -21,8 +21,10 @@ def car_id(stem: str) -> str:
 class CarvanaLayout(Layout):
     """Carvana's folders; masks are GIFs named `<stem>_mask.gif`."""
 
-    def __init__(self, root: str | Path, mask_folder_suffix: str = "_masks") -> None:
-        super().__init__(root)
+    def __init__(
+        self, root: str | Path, mask_folder_suffix: str = "_masks", check_files: bool = True
+    ) -> None:
+        super().__init__(root, check_files)
         self.mask_folder_suffix = mask_folder_suffix
 
     def _samples(self, folder: str, with_masks: bool) -> list[Sample]:

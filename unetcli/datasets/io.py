@@ -13,9 +13,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 
 
 def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
-    """Read an image as uint8 RGB (H, W, 3) or grayscale (H, W, 1)."""
+    """Read an image as uint8 RGB (H, W, 3) or grayscale (H, W, 1).
+
+    16-bit (and float) files are read at full depth and stretched to 0-255 per
+    image: OpenCV's plain 8-bit read would keep only the high byte, which turns
+    a 12-bit microscopy image (values up to 4095) nearly black.
+    """
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imread(str(path), flag)
+    image = cv2.imread(str(path), flag | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise UnetError(
             f"cannot read image {path}: the file is missing, empty or not an image OpenCV "
