@@ -15,6 +15,37 @@ from unetcli.hardware import Runtime
 from unetcli.metrics import METRIC_NAMES, per_image_metrics, predict_labels
 
 
+def crop_to_output(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Centre-crop a mask or weight map (N, H, W) to the logits' height and width.
+
+    A valid-convolution model (unet_original) predicts only the centre of its
+    input, output_margin pixels in from each side; its loss and metrics must see
+    the same window of the mask. Same-size outputs pass through unchanged.
+    """
+    height, width = logits.shape[-2:]
+    if target.shape[-2:] == (height, width):
+        return target
+    top = (target.shape[-2] - height) // 2
+    left = (target.shape[-1] - width) // 2
+    if top < 0 or left < 0:
+        raise UnetError(
+            f"the model's output ({height}x{width}) is larger than the mask "
+            f"({target.shape[-2]}x{target.shape[-1]}); it cannot be scored"
+        )
+    return target[..., top : top + height, left : left + width]
+
+
+def compute_loss(
+    loss_fn: torch.nn.Module, logits: torch.Tensor, batch: dict, masks: torch.Tensor
+) -> torch.Tensor:
+    """The loss of a batch, passing the weight map when the data pipeline made one."""
+    weight = batch.get("weight")
+    if weight is None:
+        return loss_fn(logits, masks)
+    weight = crop_to_output(weight.to(logits.device), logits)
+    return loss_fn(logits, masks, weight)
+
+
 @dataclass
 class EpochResult:
     loss: float
@@ -44,7 +75,8 @@ def train_epoch(
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
         with runtime.autocast():
             logits = model(images)
-        loss = loss_fn(logits.float(), masks)
+        masks = crop_to_output(masks, logits)
+        loss = compute_loss(loss_fn, logits.float(), batch, masks)
         if not math.isfinite(loss.item()):
             raise UnetError(
                 f"the training loss became {loss.item()} at step {steps + 1}; lower "
@@ -109,8 +141,9 @@ def score(
         with runtime.autocast():
             logits = model(images)
         logits = logits.float()
+        masks = crop_to_output(masks, logits)
         if loss_fn is not None:
-            loss_sum += loss_fn(logits, masks).item() * len(images)
+            loss_sum += compute_loss(loss_fn, logits, batch, masks).item() * len(images)
         count += len(images)
         pred = predict_labels(logits, threshold)
         for name, values in per_image_metrics(pred, masks, num_classes).items():
@@ -119,8 +152,8 @@ def score(
         have = sum(len(t) for t in kept["image"])
         if have < keep_examples:
             take = keep_examples - have
-            kept["image"].append(batch["image"][:take])
-            kept["mask"].append(batch["mask"][:take])
+            kept["image"].append(crop_to_output(batch["image"][:take], logits))
+            kept["mask"].append(masks[:take].cpu())
             kept["pred"].append(pred[:take].cpu())
     examples = {k: torch.cat(v) for k, v in kept.items() if v}
     loss = loss_sum / count if loss_fn is not None and count else None
