@@ -83,3 +83,29 @@ def test_too_small_a_tile_is_refused():
     model = UNetOriginal(1, 1, [2, 2, 2, 2, 2]).eval()  # margin 92 on a 16-pixel grid
     with pytest.raises(ValueError, match="too small"):
         overlap_tile_predict(model, torch.zeros(1, 1, 200, 200), tile_size=188)
+
+
+def test_training_context_pads_only_valid_convolution_models():
+    from unetcli.models import UNet
+    from unetcli.training.loop import crop_to_output, with_context
+
+    deep = UNetOriginal(1, 1, [2, 2, 2, 2, 2]).eval()  # margin 92, inputs from 188
+    small = torch.randn(2, 1, 48, 64)
+    padded = with_context(small, deep, "auto")  # too small to use as it is: mirrored context
+    assert padded.shape[-2:] == (48 + 184, 64 + 184)
+    with torch.no_grad():
+        assert deep(padded).shape[-2:] == (48, 64)  # the output covers the whole image
+    torch.testing.assert_close(padded[..., 92:-92, 92:-92], small)
+    large = torch.randn(1, 1, 200, 210)
+    assert with_context(large, deep, "auto") is large  # big enough: the paper's tiles
+    assert with_context(large, deep, True).shape[-2:] == (384, 394)
+    assert with_context(small, deep, False) is small
+    plain = UNet(1, 1, [4, 8])
+    assert with_context(small, plain, True) is small
+    # Without context the mask is centre-cropped to what the model predicts.
+    mask = torch.arange(200 * 210).view(1, 200, 210)
+    with torch.no_grad():
+        logits = deep(large)
+    cropped = crop_to_output(mask, logits)
+    assert cropped.shape[-2:] == logits.shape[-2:] == (16, 26)
+    assert cropped[0, 0, 0] == mask[0, 92, 92]

@@ -157,6 +157,12 @@ def run(cfg: DictConfig) -> dict:
         f"train: {len(train_samples)} images, validation: {len(val_samples)} images "
         f"({layout.root}); model {n_params / 1e6:.2f} M parameters; {runtime.describe()}"
     )
+    margin = int(getattr(model, "output_margin", 0))
+    if margin:
+        print(
+            f"valid convolutions: the output misses {margin} pixels on each side; "
+            f"trainer.mirror_context={trainer.mirror_context}"
+        )
     print(f"run folder: {run_dir}")
 
     def log_step(_: int, loss: float) -> None:
@@ -185,6 +191,7 @@ def run(cfg: DictConfig) -> dict:
                 grad_clip_norm=trainer.grad_clip_norm,
                 desc=f"epoch {epoch}/{trainer.epochs}",
                 progress=trainer.progress,
+                mirror_context=trainer.mirror_context,
             )
             metrics = {"train/loss": result.loss}
             if val_loader is not None:
@@ -196,6 +203,7 @@ def run(cfg: DictConfig) -> dict:
                     loss_fn=loss_fn,
                     keep_examples=int(trainer.log_images),
                     progress=trainer.progress,
+                    mirror_context=trainer.mirror_context,
                 )
                 metrics.update({f"val/{k}": v for k, v in scored.means().items()})
                 if scored.examples:

@@ -12,7 +12,34 @@ from tqdm import tqdm
 
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
+from unetcli.inference.overlap_tile import mirror_pad
 from unetcli.metrics import METRIC_NAMES, per_image_metrics, predict_labels
+
+
+def with_context(
+    images: torch.Tensor, model: torch.nn.Module, mirror_context: str | bool
+) -> torch.Tensor:
+    """Mirror-pad a batch by the model's output_margin, or leave it, as `mirror_context` says.
+
+    A valid-convolution model (unet_original) predicts only the centre of its
+    input. false: the input is used as it is and the mask is cropped to the
+    output (the paper's 572 -> 388 training tiles). true: mirrored context of
+    output_margin pixels is added on each side first, as overlap-tile
+    prediction does, so the output covers the whole input. auto: true only for
+    inputs smaller than the model's minimum, which could not be used otherwise.
+    Models without a margin are never padded.
+    """
+    margin = int(getattr(model, "output_margin", 0))
+    if not margin or mirror_context is False:
+        return images
+    if mirror_context == "auto":
+        if min(images.shape[-2:]) >= int(getattr(model, "min_input_size", 0)):
+            return images
+    elif mirror_context is not True:
+        raise UnetError(
+            f"trainer.mirror_context must be auto, true or false, got {mirror_context!r}"
+        )
+    return mirror_pad(images, margin, margin, margin, margin)
 
 
 def crop_to_output(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -65,13 +92,14 @@ def train_epoch(
     grad_clip_norm: float | None = None,
     desc: str = "train",
     progress: bool = True,
+    mirror_context: str | bool = "auto",
 ) -> EpochResult:
     """Train for one epoch; `on_step(step_in_epoch, loss)` is called after every step."""
     model.train()
     total, steps = 0.0, 0
     bar = tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for batch in bar:
-        images = runtime.to_input(batch["image"])
+        images = runtime.to_input(with_context(batch["image"], model, mirror_context))
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
         with runtime.autocast():
             logits = model(images)
@@ -128,6 +156,7 @@ def score(
     keep_examples: int = 0,
     desc: str = "validate",
     progress: bool = True,
+    mirror_context: str | bool = "auto",
 ) -> ScoreResult:
     """Run the model over labelled data; per-image metrics at the loader's resolution."""
     model.eval()
@@ -136,7 +165,7 @@ def score(
     loss_sum, count = 0.0, 0
     kept: dict[str, list[torch.Tensor]] = {"image": [], "mask": [], "pred": []}
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        images = runtime.to_input(batch["image"])
+        images = runtime.to_input(with_context(batch["image"], model, mirror_context))
         masks = batch["mask"].to(runtime.device)
         with runtime.autocast():
             logits = model(images)
