@@ -96,16 +96,18 @@ def test_training_context_pads_only_valid_convolution_models():
     with torch.no_grad():
         assert deep(padded).shape[-2:] == (48, 64)  # the output covers the whole image
     torch.testing.assert_close(padded[..., 92:-92, 92:-92], small)
-    large = torch.randn(1, 1, 200, 210)
-    assert with_context(large, deep, "auto") is large  # big enough: the paper's tiles
-    assert with_context(large, deep, True).shape[-2:] == (384, 394)
+    medium = torch.randn(1, 1, 200, 210)  # usable as it is, but smaller than one tile
+    assert with_context(medium, deep, "auto").shape[-2:] == (384, 394)
+    large = torch.randn(1, 1, 572, 580)
+    assert with_context(large, deep, "auto") is large  # a whole tile: the paper's 572 -> 388
+    assert with_context(large, deep, True).shape[-2:] == (756, 764)
     assert with_context(small, deep, False) is small
     plain = UNet(1, 1, [4, 8])
     assert with_context(small, plain, True) is small
     # Without context the mask is centre-cropped to what the model predicts.
-    mask = torch.arange(200 * 210).view(1, 200, 210)
+    mask = torch.arange(572 * 580).view(1, 572, 580)
     with torch.no_grad():
         logits = deep(large)
     cropped = crop_to_output(mask, logits)
-    assert cropped.shape[-2:] == logits.shape[-2:] == (16, 26)
+    assert cropped.shape[-2:] == logits.shape[-2:] == (388, 396)
     assert cropped[0, 0, 0] == mask[0, 92, 92]

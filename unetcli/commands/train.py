@@ -32,6 +32,7 @@ from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.history import MetricsCSV
 from unetcli.training.images import comparison_grid
 from unetcli.training.loop import score, train_epoch
+from unetcli.training.schedulers import WarmupCosineLR
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
@@ -135,6 +136,17 @@ def run(cfg: DictConfig) -> dict:
             for key, value in cfg.scheduler.factory.items():
                 if not key.startswith("_") and hasattr(scheduler, key):
                     setattr(scheduler, key, value)
+            if isinstance(scheduler, WarmupCosineLR):  # a closed form: apply the new length now
+                for group, lr in zip(optimizer.param_groups, scheduler.get_lr()):
+                    group["lr"] = lr
+            planned = getattr(scheduler, "total_steps", None)  # onecycle's fixed length
+            wanted = int(trainer.epochs) * int(cfg.scheduler.factory.get("steps_per_epoch") or 1)
+            if planned is not None and planned < wanted:
+                raise UnetError(
+                    f"{trainer.resume} was trained with a one-cycle schedule of {planned} steps, "
+                    f"which cannot stretch to trainer.epochs={trainer.epochs}; resume with the "
+                    "trainer.epochs it was started with, or start a new run"
+                )
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch = int(state["epoch"]) + 1

@@ -25,15 +25,16 @@ def with_context(
     input. false: the input is used as it is and the mask is cropped to the
     output (the paper's 572 -> 388 training tiles). true: mirrored context of
     output_margin pixels is added on each side first, as overlap-tile
-    prediction does, so the output covers the whole input. auto: true only for
-    inputs smaller than the model's minimum, which could not be used otherwise.
-    Models without a margin are never padded.
+    prediction does, so the output covers the whole input. auto: true for
+    inputs smaller than one of the model's tiles (572x572 for the paper's net),
+    which overlap-tile prediction also covers as one mirror-padded tile; larger
+    inputs are used as the paper's tiles. Models without a margin are never padded.
     """
     margin = int(getattr(model, "output_margin", 0))
     if not margin or mirror_context is False:
         return images
     if mirror_context == "auto":
-        if min(images.shape[-2:]) >= int(getattr(model, "min_input_size", 0)):
+        if min(images.shape[-2:]) >= int(getattr(model, "tile_size", 0)):
             return images
     elif mirror_context is not True:
         raise UnetError(
