@@ -19,6 +19,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 COMMANDS: dict[str, str] = {
     "download": "fetch a dataset from Kaggle (or generate the synthetic one) into dataset.root",
     "train": "train a model; writes checkpoints, TensorBoard logs and metrics.csv",
+    "augment": "write a PNG grid of augmented training samples with their masks drawn on",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
 }
@@ -38,6 +39,8 @@ examples:
   unet predict checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet <command> --help                       config groups and options of a command
   unet train --cfg job                        print the composed config
+  unet train experiment=carvana_unet          run a recipe from conf/experiment/
+  unet augment augmentation=carvana           look at augmented samples before training
 """
 
 

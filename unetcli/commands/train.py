@@ -25,16 +25,41 @@ from unetcli.config_dir import config_dir
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError, user_errors
 from unetcli.hardware import resolve_hardware
+from unetcli.losses.weight_map import WeightMapCache
 from unetcli.summary import format_metrics, print_summary
 from unetcli.sweep import RESULT_FILE
 from unetcli.training.checkpoint import load_checkpoint, save_checkpoint
+from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.history import MetricsCSV
 from unetcli.training.images import comparison_grid
 from unetcli.training.loop import score, train_epoch
+from unetcli.training.schedulers import WarmupCosineLR
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value > best if mode == "max" else value < best)
+
+
+def _weight_maps(loss_fn: torch.nn.Module, dataset_cfg: DictConfig) -> WeightMapCache | None:
+    """A weight-map cache for losses that weigh pixels by their mask (weighted_ce)."""
+    if not getattr(loss_fn, "needs_weight_map", False):
+        return None
+    size = dataset_cfg.get("image_size")
+    return WeightMapCache(loss_fn.weight_map, tuple(int(v) for v in size) if size else None)
+
+
+def _fill_steps_per_epoch(cfg: DictConfig, loader_steps: int) -> None:
+    """Give per-step schedules (onecycle, cosine_warmup) the number of steps in an epoch."""
+    interval = cfg.scheduler.get("interval", "epoch")
+    if interval not in ("epoch", "step"):
+        raise UnetError(f"scheduler.interval must be epoch or step, got {interval!r}")
+    factory = cfg.scheduler.get("factory")
+    if factory is None or "steps_per_epoch" not in factory:
+        return
+    if factory.steps_per_epoch is None:
+        cap = cfg.trainer.max_steps_per_epoch
+        steps = min(loader_steps, int(cap)) if cap else loader_steps
+        factory.steps_per_epoch = max(steps, 1) if interval == "step" else 1
 
 
 def run(cfg: DictConfig) -> dict:
@@ -54,11 +79,18 @@ def run(cfg: DictConfig) -> dict:
             f"the training split of {layout.root} is empty; lower dataset.validation_size"
         )
     layout.check(train_samples + val_samples)
+    loss_fn = build(cfg.loss, "loss")
     train_set = SegmentationDataset(
-        layout, train_samples, build_transform(cfg.dataset, cfg.augmentation, "train")
+        layout,
+        train_samples,
+        build_transform(cfg.dataset, cfg.augmentation, "train"),
+        _weight_maps(loss_fn, cfg.dataset),
     )
     val_set = SegmentationDataset(
-        layout, val_samples, build_transform(cfg.dataset, cfg.augmentation, "val")
+        layout,
+        val_samples,
+        build_transform(cfg.dataset, cfg.augmentation, "val"),
+        _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
     train_loader = make_loader(
@@ -79,9 +111,14 @@ def run(cfg: DictConfig) -> dict:
         )
 
     model = runtime.prepare_model(build_model(cfg.model))
-    loss_fn = build(cfg.loss, "loss")
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    _fill_steps_per_epoch(cfg, len(train_loader))
     scheduler = build_scheduler(cfg.scheduler, optimizer)
+    stopper = EarlyStopping(
+        trainer.early_stopping.patience,
+        trainer.monitor_mode,
+        float(trainer.early_stopping.min_delta),
+    )
     scaler = runtime.grad_scaler()
 
     start_epoch, global_step, best_value, best_epoch = 1, 0, None, 0
@@ -102,11 +139,24 @@ def run(cfg: DictConfig) -> dict:
             for key, value in cfg.scheduler.factory.items():
                 if not key.startswith("_") and hasattr(scheduler, key):
                     setattr(scheduler, key, value)
+            if isinstance(scheduler, WarmupCosineLR):  # a closed form: apply the new length now
+                for group, lr in zip(optimizer.param_groups, scheduler.get_lr()):
+                    group["lr"] = lr
+            planned = getattr(scheduler, "total_steps", None)  # onecycle's fixed length
+            wanted = int(trainer.epochs) * int(cfg.scheduler.factory.get("steps_per_epoch") or 1)
+            if planned is not None and planned < wanted:
+                raise UnetError(
+                    f"{trainer.resume} was trained with a one-cycle schedule of {planned} steps, "
+                    f"which cannot stretch to trainer.epochs={trainer.epochs}; resume with the "
+                    "trainer.epochs it was started with, or start a new run"
+                )
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch = int(state["epoch"]) + 1
         global_step = int(state.get("global_step", 0))
         best_value, best_epoch = state.get("best_value"), int(state.get("best_epoch", 0))
+        if state.get("early_stopping"):
+            stopper.load_state_dict(state["early_stopping"])
         if start_epoch > trainer.epochs:
             raise UnetError(
                 f"{trainer.resume} has already trained {state['epoch']} epochs; set "
@@ -122,6 +172,12 @@ def run(cfg: DictConfig) -> dict:
         f"train: {len(train_samples)} images, validation: {len(val_samples)} images "
         f"({layout.root}); model {n_params / 1e6:.2f} M parameters; {runtime.describe()}"
     )
+    margin = int(getattr(model, "output_margin", 0))
+    if margin:
+        print(
+            f"valid convolutions: the output misses {margin} pixels on each side; "
+            f"trainer.mirror_context={trainer.mirror_context}"
+        )
     print(f"run folder: {run_dir}")
 
     def log_step(_: int, loss: float) -> None:
@@ -141,6 +197,7 @@ def run(cfg: DictConfig) -> dict:
 
     metrics: dict[str, float] = {}
     last_epoch = start_epoch - 1
+    stopped_early = False
     try:
         for epoch in range(start_epoch, int(trainer.epochs) + 1):
             epoch_start = time.time()
@@ -157,6 +214,7 @@ def run(cfg: DictConfig) -> dict:
                 grad_clip_norm=trainer.grad_clip_norm,
                 desc=f"epoch {epoch}/{trainer.epochs}",
                 progress=trainer.progress,
+                mirror_context=trainer.mirror_context,
             )
             metrics = {"train/loss": result.loss}
             if val_loader is not None:
@@ -168,6 +226,7 @@ def run(cfg: DictConfig) -> dict:
                     loss_fn=loss_fn,
                     example_indices=examples,
                     progress=trainer.progress,
+                    mirror_context=trainer.mirror_context,
                 )
                 metrics.update({f"val/{k}": v for k, v in scored.means().items()})
                 if scored.examples:
@@ -200,6 +259,7 @@ def run(cfg: DictConfig) -> dict:
             is_best = _improved(monitored, best_value, trainer.monitor_mode)
             if is_best:
                 best_value, best_epoch = monitored, epoch
+            stopped_early = stopper.update(monitored)
             history.append(
                 {
                     "epoch": epoch,
@@ -218,6 +278,7 @@ def run(cfg: DictConfig) -> dict:
                 "metrics": metrics,
                 "best_value": best_value,
                 "best_epoch": best_epoch,
+                "early_stopping": stopper.state_dict(),
                 "monitor": trainer.monitor,
                 "config": config,
             }
@@ -229,6 +290,13 @@ def run(cfg: DictConfig) -> dict:
                 f"epoch {epoch}/{trainer.epochs}  {format_metrics(metrics)}  lr {lr:.2e}"
                 f"{'  (best)' if is_best else ''}"
             )
+            if stopped_early:
+                print(
+                    f"early stopping: {trainer.monitor} has not improved for "
+                    f"{stopper.bad_epochs} epochs (trainer.early_stopping.patience="
+                    f"{stopper.patience})"
+                )
+                break
     except KeyboardInterrupt:
         writer.close()
         last = ckpt_dir / "last.pt"
@@ -245,6 +313,7 @@ def run(cfg: DictConfig) -> dict:
         "best_value": best_value,
         "best_epoch": best_epoch,
         "epochs": last_epoch,
+        "stopped_early": stopped_early,
         "final": metrics,
         "run_dir": str(run_dir),
         "seconds": round(time.time() - started, 1),
@@ -262,6 +331,7 @@ def run(cfg: DictConfig) -> dict:
                 else "none",
             ),
             ("last epoch", format_metrics(metrics)),
+            *([("stopped early", f"after epoch {last_epoch}")] if stopped_early else []),
             ("checkpoints", f"{ckpt_dir / 'best.pt'}, {ckpt_dir / 'last.pt'}"),
             ("metrics", str(run_dir / "metrics.csv")),
             ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import albumentations as A
 import cv2
@@ -47,12 +47,25 @@ def build_transform(
 
 
 class SegmentationDataset(Dataset):
-    """Samples read through a layout and transformed; yields image, mask and index."""
+    """Samples read through a layout and transformed; yields image, mask and index.
 
-    def __init__(self, layout: Layout, samples: Sequence[Sample], transform: A.Compose) -> None:
+    `weight_maps(index, mask)`, if given, returns a per-pixel loss weight map
+    for the mask (e.g. a unetcli.losses.WeightMapCache); it goes through the
+    transform as an extra mask, so it moves with the mask, and comes out as
+    item["weight"].
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        samples: Sequence[Sample],
+        transform: A.Compose,
+        weight_maps: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.layout = layout
         self.samples = list(samples)
         self.transform = transform
+        self.weight_maps = weight_maps
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -63,7 +76,12 @@ class SegmentationDataset(Dataset):
         item: dict[str, torch.Tensor | int] = {"index": index}
         if sample.mask is not None:
             mask = self.layout.read_mask(sample.mask)
-            out = self.transform(image=image, mask=mask)
+            if self.weight_maps is not None:
+                weight = self.weight_maps(index, mask)
+                out = self.transform(image=image, mask=mask, masks=[weight])
+                item["weight"] = torch.from_numpy(np.ascontiguousarray(out["masks"][0])).float()
+            else:
+                out = self.transform(image=image, mask=mask)
             item["mask"] = torch.from_numpy(np.ascontiguousarray(out["mask"])).long()
         else:
             out = self.transform(image=image)

@@ -12,11 +12,17 @@ from unetcli.losses.dice import SoftDiceLoss
 class BCEDiceLoss(nn.Module):
     """bce_weight * BCE + dice_weight * soft Dice loss (the Carvana write-ups' loss)."""
 
-    def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0):
+    def __init__(
+        self,
+        bce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+        smooth: float = 1.0,
+        pos_weight: float | None = None,
+    ) -> None:
         super().__init__()
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
-        self.bce = BCELoss()
+        self.bce = BCELoss(pos_weight)
         self.dice = SoftDiceLoss(smooth)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,20 @@
-"""The padded U-Net with batch norm."""
+"""The padded U-Net, with a choice of normalisation and optional dropout."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from unetcli.models.unet_parts import DoubleConv, Down, OutConv, Up
+from unetcli.models.unet_parts import (
+    DoubleConv,
+    Down,
+    OutConv,
+    Up,
+    check_input,
+    pad_to_multiple,
+)
 
 
 class UNet(nn.Module):
@@ -18,7 +24,14 @@ class UNet(nn.Module):
     the depth (number of down-samplings) is len(widths) - 1. Inputs whose sides
     are not multiples of 2**depth are padded (reflection) and the output is
     cropped back, so odd sizes never fail deep inside a skip connection.
+
+    `norm` picks the layer after each convolution (batch, instance, group,
+    none). `dropout` is applied, as in the 2015 paper, at the end of the
+    contracting path: to the deepest encoder level and to the bottleneck.
     """
+
+    #: Pixels lost on each side of the output (0: the output covers the input).
+    output_margin = 0
 
     def __init__(
         self,
@@ -26,44 +39,39 @@ class UNet(nn.Module):
         num_classes: int = 1,
         widths: Sequence[int] = (64, 128, 256, 512, 1024),
         upsampling: str = "transpose",
+        norm: str = "batch",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         widths = list(widths)
         if len(widths) < 2:
             raise ValueError("model.widths needs at least two levels, e.g. [64, 128]")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.depth = len(widths) - 1
-        self.inc = DoubleConv(in_channels, widths[0])
-        self.downs = nn.ModuleList(Down(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.inc = DoubleConv(in_channels, widths[0], norm)
+        self.downs = nn.ModuleList(Down(a, b, norm) for a, b in zip(widths[:-1], widths[1:]))
         self.ups = nn.ModuleList(
-            Up(b, a, upsampling) for a, b in zip(reversed(widths[:-1]), reversed(widths[1:]))
+            Up(b, a, upsampling, norm) for a, b in zip(reversed(widths[:-1]), reversed(widths[1:]))
         )
         self.outc = OutConv(widths[0], num_classes)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UNet expects input of shape (batch, {self.in_channels}, height, width), "
-                f"got {tuple(x.shape)}; set model.in_channels (or dataset.in_channels) to match "
-                "the images"
-            )
+        check_input(x, self.in_channels, "UNet")
         height, width = x.shape[-2:]
-        x = self._pad(x)
+        x = pad_to_multiple(x, 2**self.depth)
+        # The paper's dropout sits at the end of the contracting path: levels
+        # depth - 1 and depth (the bottleneck), before they feed the next layer.
         skips = [self.inc(x)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
+        if self.depth == 1:
+            skips[0] = self.dropout(skips[0])
+        for level, down in enumerate(self.downs, start=1):
+            y = down(skips[-1])
+            skips.append(self.dropout(y) if level >= self.depth - 1 else y)
         y = skips.pop()
         for up in self.ups:
             y = up(y, skips.pop())
         return self.outc(y)[..., :height, :width]
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        multiple = 2**self.depth
-        pad_h = (-x.shape[-2]) % multiple
-        pad_w = (-x.shape[-1]) % multiple
-        if not (pad_h or pad_w):
-            return x
-        # Reflection needs the pad to be smaller than the side; fall back to zeros.
-        mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "constant"
-        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

@@ -1,0 +1,71 @@
+"""`unet augment`: look at augmented training samples, masks overlaid, before training."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from unetcli.augment_preview import preview_grid
+from unetcli.build import build_layout
+from unetcli.config_dir import config_dir
+from unetcli.datasets.torch_dataset import build_transform
+from unetcli.errors import UnetError, user_errors
+from unetcli.summary import print_summary
+
+
+def run(cfg: DictConfig) -> Path:
+    """Write the preview grid; returns the PNG's path."""
+    opts = cfg.augment
+    if opts.split not in ("train", "val"):
+        raise UnetError(f"augment.split must be train or val, got {opts.split!r}")
+    if int(opts.images) < 1 or int(opts.variants) < 0:
+        raise UnetError("augment.images must be at least 1 and augment.variants at least 0")
+    layout = build_layout(cfg.dataset)
+    train, val = layout.split(float(cfg.dataset.validation_size), int(cfg.seed))
+    pool = [s for s in (train if opts.split == "train" else val) if s.mask is not None]
+    if not pool:
+        raise UnetError(
+            f"the {opts.split} split of {layout.root} has no labelled images to show; "
+            "use augment.split=train or check dataset.validation_size"
+        )
+    rng = np.random.default_rng(int(cfg.seed))
+    picks = sorted(rng.choice(len(pool), min(int(opts.images), len(pool)), replace=False))
+    train_transform = build_transform(cfg.dataset, cfg.augmentation, "train")
+    train_transform.set_random_seed(int(cfg.seed))
+    grid = preview_grid(
+        layout,
+        [pool[i] for i in picks],
+        train_transform,
+        build_transform(cfg.dataset, cfg.augmentation, "val"),
+        list(cfg.dataset.mean),
+        list(cfg.dataset.std),
+        variants=int(opts.variants),
+        alpha=float(opts.alpha),
+    )
+    path = Path(opts.output) if opts.output else Path(cfg.paths.run_dir) / "augmentations.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+        raise UnetError(f"cannot write {path}; use a .png name in a writable folder")
+    os.replace(tmp, path)
+    print_summary(
+        "unet augment: done",
+        [
+            ("augmentation", str(cfg.augmentation.get("name", "?"))),
+            ("dataset", f"{cfg.dataset.get('name', '?')} ({layout.root}), {opts.split} split"),
+            ("grid", f"{len(picks)} images x (original + {opts.variants} augmented)"),
+            ("preview", str(path)),
+        ],
+    )
+    return path
+
+
+@hydra.main(config_path=config_dir(), config_name="augment", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)

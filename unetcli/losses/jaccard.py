@@ -1,0 +1,27 @@
+"""Soft Jaccard (IoU) loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unetcli.losses._targets import probabilities_and_onehot
+
+
+class SoftJaccardLoss(nn.Module):
+    """1 - soft IoU, |P*T| / (|P| + |T| - |P*T|) over the batch per class, mean over classes.
+
+    The same conventions as SoftDiceLoss: sigmoid for one channel, softmax
+    (background included) otherwise; `smooth` keeps empty masks defined.
+    """
+
+    def __init__(self, smooth: float = 1.0) -> None:
+        super().__init__()
+        self.smooth = smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        probs, onehot = probabilities_and_onehot(logits, target)
+        dims = (0, 2, 3)
+        intersection = (probs * onehot).sum(dims)
+        union = probs.sum(dims) + onehot.sum(dims) - intersection
+        return 1 - ((intersection + self.smooth) / (union + self.smooth)).mean()
