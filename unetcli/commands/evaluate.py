@@ -25,8 +25,9 @@ from unetcli.evaluation.report import EvaluationReport, class_names, score_image
 from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
 from unetcli.evaluation.sweep import check_thresholds
 from unetcli.hardware import resolve_hardware
-from unetcli.inference.dataset import InferenceDataset, collate_items
+from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
+from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import inference_options, inference_transform, resolve_threads
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
@@ -38,7 +39,7 @@ from unetcli.summary import metrics_table, print_summary
 def _samples(restored, split: str, seed: int) -> list[Sample]:
     trained = restored.config
     if split == "test":
-        samples = restored.layout.test_samples()
+        samples = test_images_of(restored.layout)
         unlabelled = [s.name for s in samples if s.mask is None]
         if unlabelled:
             raise UnetError(
@@ -257,6 +258,7 @@ def run_submission(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig) -> dict:
+    steady_memory()
     if cfg.evaluate.get("submission"):
         return run_submission(cfg)
     return run_checkpoint(cfg)

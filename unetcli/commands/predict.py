@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -17,8 +18,9 @@ from unetcli.datasets.io import list_images
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
 from unetcli.hardware import resolve_hardware
-from unetcli.inference.dataset import InferenceDataset, collate_items
+from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
+from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import InferenceOptions, inference_options, inference_transform
 from unetcli.inference.outputs import mask_image, overlay, probability_images, write_png
 from unetcli.inference.pipeline import OrderedWork, predictions
@@ -54,8 +56,7 @@ def _check_complete(samples: list[Sample], layout: Layout) -> None:
     """Every test image exactly once; and every image sample_submission.csv lists, if any."""
     names = [s.name for s in samples]
     if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dupes = sorted({n for n in names if n in seen or seen.add(n)})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         raise UnetError(
             f"the test images of {layout.root} repeat names ({', '.join(dupes[:5])}); a "
             "submission needs each image exactly once"
@@ -156,6 +157,7 @@ def run(cfg: DictConfig) -> Path:
             "with predict.output_dir=outputs/predict/<run>"
         )
 
+    steady_memory()
     runtime = resolve_hardware(cfg.hardware)
     restored = restore(cfg, runtime)
     trained = restored.config
@@ -164,7 +166,7 @@ def run(cfg: DictConfig) -> Path:
     if opts.input:
         samples = _input_samples(opts.input)
     else:
-        samples = restored.layout.test_samples()
+        samples = test_images_of(restored.layout)
         _check_complete(samples, restored.layout)
     save = {
         "masks": bool(opts.save_masks),

@@ -26,6 +26,8 @@ def open_submission(path: Path) -> io.TextIOBase:
 def submission_rows(path: Path) -> Iterator[tuple[int, str, str]]:
     """(row number, image name, rle) for each row, checking the header and duplicates."""
     seen: set[str] = set()
+    # A speckled full-size mask's row can exceed csv's 128 kB default field limit.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     with open_submission(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from unetcli.datasets.base import Layout, Sample
+from unetcli.errors import UnetError
 from unetcli.inference.geometry import geometry_of, tracked
 
 
@@ -68,3 +69,14 @@ def same_shape_groups(items: list[dict]) -> list[list[dict]]:
         else:
             groups.append([item])
     return groups
+
+
+def test_images_of(layout: Layout) -> list[Sample]:
+    """The dataset's test images, in submission order, or a clear error if it has none."""
+    try:
+        return layout.test_samples()
+    except NotImplementedError as err:
+        raise UnetError(
+            f"the dataset in {layout.root} defines no test images; predict a folder of "
+            "images with predict.input=DIR"
+        ) from err

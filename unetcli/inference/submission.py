@@ -11,6 +11,7 @@ and continues after them.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import time
@@ -34,8 +35,6 @@ def _field(name: str) -> str:
 def _name_of(line: str) -> str:
     """The first CSV field of one row (an image name)."""
     if line.startswith('"'):
-        import csv
-
         return next(csv.reader([line]))[0]
     return line.split(",", 1)[0]
 
@@ -64,8 +63,10 @@ def complete_prefix(path: Path, expected: Sequence[str]) -> tuple[int, int]:
                 consumed += len(data) - len(decoder.unused_data)
                 data = decoder.unused_data
                 decoder = zlib.decompressobj(wbits=31)
-                text = b"".join(pending).decode("utf-8")
+                text = b"".join(pending).decode("utf-8", errors="replace")
                 pending = []
+                if not text.endswith("\n"):
+                    return good_bytes, rows  # members end at row ends; this one is damaged
                 for line in text.splitlines():
                     if not header_seen:
                         if line != HEADER:
