@@ -101,7 +101,7 @@ def run_checkpoint(cfg: DictConfig) -> dict:
     )
     loader_batch = 1 if options.mode == "sliding" else options.batch_size
     loader = make_loader(dataset, loader_batch, runtime)
-    loader.collate_fn = collate_items
+    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
     print(
         f"evaluate: {split} split, {len(samples)} images of {restored.layout.root}; "
         f"{options.describe()}, threshold {options.threshold:g}; {runtime.describe()}"

@@ -199,7 +199,7 @@ def run(cfg: DictConfig) -> Path:
             restored.layout, samples[start:], inference_transform(trained, options.mode)
         )
         loader = make_loader(dataset, loader_batch, runtime)
-        loader.collate_fn = collate_items
+        loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
         pending = 2 * options.batch_size + 2 * options.threads
         loop_started = time.time()
         with OrderedWork(

@@ -80,16 +80,20 @@ def dice_histogram(
     return canvas
 
 
-def confusion_image(cm: np.ndarray, names: Sequence[str], cell: int = 64) -> np.ndarray:
+def confusion_image(cm: np.ndarray, names: Sequence[str], cell: int = 0) -> np.ndarray:
     """An RGB uint8 heat map of the row-normalised confusion matrix (rows: truth)."""
     n = cm.shape[0]
-    label_w = max(text_width(str(s)) for s in names) + 16
+    names = [str(s) for s in names]
+    cell = cell or max(64, max(text_width(s, 0.4) for s in names) + 10)
+    label_w = max(text_width(s) for s in names) + 16
+    title = "truth (rows) vs prediction (columns), share of each true class"
     top = 70
-    canvas = np.full((top + n * cell + 30, label_w + n * cell + 20, 3), 255, np.uint8)
+    width = max(label_w + n * cell + 20, text_width(title) + 12)
+    canvas = np.full((top + n * cell + 30, width, 3), 255, np.uint8)
     rows = cm.sum(1, keepdims=True).astype(float)
     share = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
     for i in range(n):
-        text(canvas, str(names[i]), (6, top + i * cell + cell // 2 + 5))
+        text(canvas, names[i], (6, top + i * cell + cell // 2 + 5))
         for j in range(n):
             level = int(255 - 200 * share[i, j])
             x0, y0 = label_w + j * cell, top + i * cell
@@ -105,7 +109,6 @@ def confusion_image(cm: np.ndarray, names: Sequence[str], cell: int = 64) -> np.
                 colour,
             )
     for j in range(n):
-        name = str(names[j])
-        text(canvas, name[:8], (label_w + j * cell + 4, top - 8), 0.4)
-    text(canvas, "truth (rows) vs prediction (columns), share of each true class", (6, 22), 0.45)
+        text(canvas, names[j], (label_w + j * cell + 4, top - 8), 0.4)
+    text(canvas, title, (6, 22), 0.45)
     return canvas
