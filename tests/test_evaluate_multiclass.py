@@ -47,6 +47,10 @@ class ColourLayout(Layout):
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         return raw.astype(np.uint8)
 
+    def mask_value_problem(self, raw: np.ndarray) -> str | None:
+        """Class indices 0..2 are this dataset's values (for the dataset checks)."""
+        return None if raw.max() <= 2 else f"values up to {raw.max()} (expected 0..2)"
+
 
 class ColourClassifier(nn.Module):
     """Class logits = -(distance to each class colour)^2, as one 1x1 convolution."""

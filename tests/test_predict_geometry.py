@@ -135,3 +135,14 @@ def test_threshold_and_argmax():
     np.testing.assert_array_equal(postprocess(probs, 0.1, 0), [[1, 1], [1, 1]])
     multi = np.array([[[0.8, 0.2], [0.3, 0.3]], [[0.1, 0.3], [0.6, 0.1]], [[0.1, 0.5], [0.1, 0.6]]])
     np.testing.assert_array_equal(postprocess(multi, 0.99, 0), [[0, 2], [1, 2]])
+
+
+def test_batch_size_follows_the_dataset_for_whole_images():
+    cfg = trained_config(None, [])
+    cfg.dataset.validation_batch_size = 1  # e.g. 1500x1500 tiles validated one at a time
+    whole = inference_options(OmegaConf.create({"batch_size": None}), "predict", cfg)
+    windows = inference_options(
+        OmegaConf.create({"batch_size": None, "mode": "sliding", "window": 64}), "predict", cfg
+    )
+    given = inference_options(OmegaConf.create({"batch_size": 3}), "predict", cfg)
+    assert (whole.batch_size, windows.batch_size, given.batch_size) == (1, 8, 3)

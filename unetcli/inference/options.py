@@ -90,7 +90,11 @@ def inference_options(
     overlap = float(node.get("overlap", 0.5))
     if not 0 <= overlap < 1:
         raise UnetError(f"{key}.overlap must be in [0, 1), got {overlap}")
-    batch_size = int(node.get("batch_size", 8))
+    batch_size = node.get("batch_size")
+    if batch_size is None:  # whole images: as many as the dataset validates at once, if it says
+        whole = None if mode == "sliding" else dataset.get("validation_batch_size")
+        batch_size = whole or 8
+    batch_size = int(batch_size)
     if batch_size < 1:
         raise UnetError(f"{key}.batch_size must be at least 1, got {batch_size}")
     min_size = int(node.get("min_object_size", 0) or 0)
