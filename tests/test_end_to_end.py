@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,19 +73,60 @@ def test_evaluate_reproduces_the_best_validation_dice(trained):
         f"checkpoint={run}/checkpoints/best.pt",
         f"paths.output_root={root / 'outputs'}",
         "evaluate.progress=false",
+        "evaluate.worst=3",
         cwd=root,
     )
-    assert "mean dice" in proc.stdout
+    assert "mean dice" in proc.stdout and "best threshold" in proc.stdout
     out = only_run_dir(root / "outputs" / "evaluate")
     report = json.loads((out / "metrics.json").read_text())
     best = max(float(r["val_dice"]) for r in read_metrics(run))
+    # Training validates at the model's size; here that is the images' own size.
     assert report["metrics"]["dice"] == pytest.approx(best, abs=0.005)
+    assert report["carvana_mean_dice"] == report["metrics"]["dice"]
     with (out / "per_image.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == report["images"] and {"image", "dice", "iou"} <= set(rows[0])
+    assert np.mean([float(r["dice"]) for r in rows]) == pytest.approx(report["metrics"]["dice"])
+
+    # The sweep: one row per threshold 0.1..0.9; its best is at least the 0.5 score.
+    sweep = report["threshold_sweep"]
+    assert [r["threshold"] for r in sweep][0] == 0.1 and sweep[-1]["threshold"] == 0.9
+    at_half = next(r["dice"] for r in sweep if r["threshold"] == 0.5)
+    assert at_half == pytest.approx(report["metrics"]["dice"], abs=1e-6)
+    chosen = json.loads((out / "threshold.json").read_text())
+    assert chosen["threshold"] == report["best_threshold"]["threshold"]
+    assert chosen["dice"] == max(r["dice"] for r in sweep) >= at_half
+
+    # Pictures: three gallery rows (48-px images enlarged to 144), a histogram.
+    gallery = read_image(out / "worst.png")
+    assert gallery.shape[0] > 3 * 144 and gallery.shape[1] >= 4 * 192
+    assert read_image(out / "dice_histogram.png").shape == (420, 720, 3)
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    assert acc.Scalars("eval/dice")[0].value == pytest.approx(report["metrics"]["dice"])
+    assert len(acc.Scalars("sweep/dice")) == len(sweep)
+    assert {"eval/worst", "eval/dice_histogram"} <= set(acc.Tags()["images"])
+    worst = acc.Images("eval/worst")[0]
+    assert (worst.height, worst.width) == gallery.shape[:2]
 
 
-def test_predict_writes_a_submission_that_decodes_to_each_image(trained):
+def gzip_member_ends(data: bytes) -> list[int]:
+    """Byte offsets where each gzip member of `data` ends."""
+    ends, offset = [], 0
+    while offset < len(data):
+        decoder = zlib.decompressobj(wbits=31)
+        decoder.decompress(data[offset:])
+        offset = len(data) - len(decoder.unused_data)
+        ends.append(offset)
+    return ends
+
+
+PREDICT_ARGS = ["predict.batch_size=2", "predict.rows_per_member=2", "predict.tta=[hflip,vflip]"]
+
+
+@pytest.fixture(scope="module")
+def predicted(trained) -> Path:
+    """One `unet predict` run of the trained model, with every optional output."""
     root, run, _ = trained
     run_unet(
         "predict",
@@ -92,9 +134,17 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained):
         f"paths.output_root={root / 'outputs'}",
         "predict.progress=false",
         "predict.save_masks=true",
+        "predict.save_probabilities=true",
+        "predict.save_overlays=true",
+        *PREDICT_ARGS,
         cwd=root,
     )
-    out = only_run_dir(root / "outputs" / "predict")
+    return only_run_dir(root / "outputs" / "predict")
+
+
+def test_predict_writes_a_submission_that_decodes_to_each_image(trained, predicted):
+    root, run, _ = trained
+    out = predicted
     with gzip.open(out / "submission.csv.gz", "rt", newline="") as f:
         rows = list(csv.DictReader(f))
     assert not (out / "submission.csv.gz.tmp").exists()
@@ -108,16 +158,91 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained):
     dice, transposed = [], []
     for row, sample in zip(rows, tests):
         truth = layout.read_mask(sample.mask)
+        image = read_image(sample.image)
         pred = rle_decode(row["rle_mask"], truth.shape)
-        assert pred.shape == read_image(sample.image).shape[:2]
+        assert pred.shape == image.shape[:2]
         saved = np.asarray(read_image(out / "masks" / f"{sample.image.stem}.png", 1))[..., 0] > 0
         assert (saved == pred.astype(bool)).all()
+        prob = read_image(out / "probabilities" / f"{sample.image.stem}.png", 1)[..., 0]
+        assert ((prob > 127) == pred.astype(bool)).mean() > 0.99  # 8-bit copy of the same map
+        overlay = read_image(out / "overlays" / f"{sample.image.stem}.png")
+        assert overlay.shape == image.shape
+        red = (overlay[..., 0] == 255) & (overlay[..., 1] == 0) & (overlay[..., 2] == 0)
+        assert red.any()  # the true outline, known for the synthetic test set
         dice.append(dice_of(pred, truth))
         # The same runs read column-major: what a wrong pixel order would score.
         transposed.append(dice_of(rle_decode(row["rle_mask"], truth.shape[::-1]).T, truth))
     best_val = max(float(r["val_dice"]) for r in read_metrics(run))
     assert np.mean(dice) > 0.6 * best_val, f"test Dice {dice} far below validation {best_val}"
     assert np.mean(dice) > np.mean(transposed) + 0.05
+
+
+def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, tmp_path):
+    root, run, _ = trained
+    complete = (predicted / "submission.csv.gz").read_bytes()
+    ends = gzip_member_ends(complete)
+    assert len(ends) == 4  # the header, then three members of two rows
+    # A kill leaves a prefix of the bytes: cut inside the member of rows 3 and 4.
+    cut = (ends[1] + ends[2]) // 2
+    folder = tmp_path / "interrupted"
+    folder.mkdir()
+    (folder / "submission.csv.gz.tmp").write_bytes(complete[:cut])
+    refused = run_unet(
+        "predict",
+        f"checkpoint={run}/checkpoints/best.pt",
+        f"predict.output_dir={folder}",
+        *PREDICT_ARGS,
+        cwd=root,
+        check=False,
+    )
+    assert refused.returncode != 0 and "predict.resume=true" in refused.stderr
+    proc = run_unet(
+        "predict",
+        f"checkpoint={run}/checkpoints/best.pt",
+        f"predict.output_dir={folder}",
+        "predict.resume=true",
+        "predict.progress=false",
+        *PREDICT_ARGS,
+        cwd=root,
+    )
+    assert "resuming after 2 complete rows" in proc.stdout
+    assert not (folder / "submission.csv.gz.tmp").exists()
+    assert gzip.decompress((folder / "submission.csv.gz").read_bytes()) == gzip.decompress(complete)
+    assert (folder / ".hydra" / "config.yaml").is_file()  # the run wrote into that folder
+
+
+def test_evaluate_on_the_submission_gives_the_model_s_own_dice(trained, predicted, tmp_path):
+    root, run, _ = trained
+    masks = root / "data" / "synthetic" / "test_masks"
+    run_unet(
+        "evaluate",
+        f"checkpoint={run}/checkpoints/best.pt",
+        "evaluate.split=test",
+        "evaluate.tta=[hflip,vflip]",
+        f"paths.output_root={tmp_path / 'model'}",
+        "evaluate.progress=false",
+        cwd=root,
+    )
+    proc = run_unet(
+        "evaluate",
+        f"evaluate.submission={predicted / 'submission.csv.gz'}",
+        f"evaluate.masks={masks}",
+        f"evaluate.images={root / 'data' / 'synthetic' / 'test'}",
+        f"paths.output_root={tmp_path / 'submission'}",
+        cwd=root,
+    )
+    assert "submission scored" in proc.stdout
+    reports = {}
+    for name in ("model", "submission"):
+        out = only_run_dir(tmp_path / name / "evaluate")
+        with (out / "per_image.csv").open() as f:
+            per_image = {r["image"]: float(r["dice"]) for r in csv.DictReader(f)}
+        reports[name] = (json.loads((out / "metrics.json").read_text()), per_image)
+    (model, model_rows), (sub, sub_rows) = reports["model"], reports["submission"]
+    assert len(sub_rows) == 6 and sub_rows == pytest.approx(model_rows, abs=1e-6)
+    assert sub["metrics"]["dice"] == pytest.approx(model["metrics"]["dice"], abs=1e-6)
+    assert sub["rows_without_mask"] == 0 and sub["masks_without_row"] == 0
+    assert (only_run_dir(tmp_path / "submission" / "evaluate") / "worst.png").is_file()
 
 
 def test_resume_continues_epochs_and_optimizer_state(trained, tmp_path):

@@ -1,87 +1,267 @@
-"""`unet evaluate`: score a checkpoint on its validation split."""
+"""`unet evaluate`: score a checkpoint (or a submission file) and show where it fails.
+
+With `checkpoint=PATH` the model segments a labelled split (validation by
+default) exactly as `unet predict` would (same modes, TTA, threshold and size
+filter), and is scored at each image's original resolution. With
+`evaluate.submission=PATH evaluate.masks=DIR` a Kaggle-format CSV is scored
+against a folder of true masks, without any model.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
+import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig
 
 from unetcli.build import make_loader
 from unetcli.config_dir import config_dir
-from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
+from unetcli.datasets.base import Sample
+from unetcli.datasets.io import read_image, read_mask
 from unetcli.errors import UnetError, user_errors
+from unetcli.evaluation.report import EvaluationReport, class_names, score_image
+from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
+from unetcli.evaluation.sweep import check_thresholds
 from unetcli.hardware import resolve_hardware
+from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
+from unetcli.inference.geometry import Geometry, restore_size
+from unetcli.inference.memory import steady_memory
+from unetcli.inference.options import inference_options, inference_transform, resolve_threads
+from unetcli.inference.pipeline import OrderedWork, predictions
+from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import restore
-from unetcli.metrics import METRIC_NAMES
+from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
-from unetcli.training.loop import score
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    run_dir = Path(cfg.paths.run_dir)
-    runtime = resolve_hardware(cfg.hardware)
-    restored = restore(cfg, runtime)
+def _samples(restored, split: str, seed: int) -> list[Sample]:
     trained = restored.config
-    train_samples, val_samples = restored.layout.split(
-        float(trained.dataset.validation_size), int(trained.seed)
-    )
-    split = cfg.evaluate.split
+    if split == "test":
+        samples = test_images_of(restored.layout)
+        unlabelled = [s.name for s in samples if s.mask is None]
+        if unlabelled:
+            raise UnetError(
+                f"evaluate.split=test needs true masks for the test images, but "
+                f"{restored.layout.root} has none for {len(unlabelled)} of them (e.g. "
+                f"{unlabelled[0]}); use evaluate.split=val"
+            )
+        return samples
     if split not in ("val", "train"):
-        raise UnetError(f"evaluate.split must be val or train, got {split!r}")
+        raise UnetError(f"evaluate.split must be val, train or test, got {split!r}")
+    train_samples, val_samples = restored.layout.split(float(trained.dataset.validation_size), seed)
     samples = val_samples if split == "val" else train_samples
     if not samples:
         raise UnetError(
             f"the {split} split of {restored.layout.root} is empty (dataset.validation_size="
             f"{trained.dataset.validation_size}); use evaluate.split=train"
         )
-    dataset = SegmentationDataset(
-        restored.layout,
-        samples,
-        build_transform(trained.dataset, trained.get("augmentation"), "val"),
+    return samples
+
+
+def _summary(title: str, report: dict, run_dir: Path, extra: list[tuple[str, str]]) -> None:
+    rows = [
+        *extra,
+        ("mean dice", f"{report['metrics']['dice']:.4f} (Carvana-style: per image, then averaged)"),
+    ]
+    if "best_threshold" in report:
+        best = report["best_threshold"]
+        rows.append(
+            (
+                "best threshold",
+                f"{best['threshold']:g} (Dice {best['dice']:.4f}); use it with "
+                f"predict.threshold_from={run_dir}",
+            )
+        )
+    for key, name in report["files"].items():
+        rows.append((key.replace("_", " "), str(run_dir / name)))
+    rows.append(("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"))
+    print_summary(title, rows)
+
+
+def run_checkpoint(cfg: DictConfig) -> dict:
+    started = time.time()
+    run_dir = Path(cfg.paths.run_dir)
+    ev = cfg.evaluate
+    runtime = resolve_hardware(cfg.hardware)
+    restored = restore(cfg, runtime)
+    trained = restored.config
+    split = str(ev.split)
+    samples = _samples(restored, split, int(trained.seed))
+    restored.layout.check(samples)
+    options = inference_options(ev, "evaluate", trained)
+    num_classes = int(trained.dataset.num_classes)
+    thresholds = check_thresholds(ev.thresholds, "evaluate.thresholds") if ev.sweep else []
+    report = EvaluationReport(
+        run_dir, num_classes, class_names(trained.dataset, num_classes), thresholds, int(ev.worst)
     )
-    loader = make_loader(dataset, int(cfg.evaluate.batch_size), runtime)
-    result = score(
-        restored.model,
-        loader,
-        runtime,
-        int(trained.dataset.num_classes),
-        threshold=float(cfg.evaluate.threshold),
-        desc="evaluate",
-        progress=cfg.evaluate.progress,
+    dataset = InferenceDataset(
+        restored.layout, samples, inference_transform(trained, options.mode), with_masks=True
     )
-    means = result.means()
-    report = {
+    loader_batch = 1 if options.mode == "sliding" else options.batch_size
+    loader = make_loader(dataset, loader_batch, runtime)
+    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
+    print(
+        f"evaluate: {split} split, {len(samples)} images of {restored.layout.root}; "
+        f"{options.describe()}, threshold {options.threshold:g}; {runtime.describe()}"
+    )
+
+    def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> object:
+        sample = samples[index]
+        full = restore_size(probs, Geometry.from_tuple(geometry))
+        pred = postprocess(full, options.threshold, options.min_object_size)
+        truth = mask.numpy()
+        if truth.shape != pred.shape:
+            raise UnetError(
+                f"mask {sample.mask} is {truth.shape[1]}x{truth.shape[0]} but its image "
+                f"{sample.image} is {pred.shape[1]}x{pred.shape[0]}; masks must match their images"
+            )
+        return score_image(
+            index,
+            sample.name,
+            pred,
+            truth,
+            num_classes,
+            prob=full[0] if num_classes == 1 else None,
+            thresholds=thresholds,
+            min_size=options.min_object_size,
+        )
+
+    pending = 2 * options.batch_size + 2 * options.threads
+    try:
+        with OrderedWork(work, report.add, options.threads, pending) as pool:
+            for item, probs in predictions(
+                restored.model,
+                loader,
+                runtime,
+                options,
+                desc="evaluate",
+                progress=bool(ev.progress),
+                total=len(dataset),
+            ):
+                pool.submit(int(item["index"]), item["geometry"], probs, item["mask"])
+    finally:
+        report.close()
+    inference = {
+        "mode": options.mode,
+        "tta": list(options.tta),
+        "window": list(options.window) if options.window else None,
+        "overlap": options.overlap,
+        "min_object_size": options.min_object_size,
+    }
+    meta = {
         "checkpoint": str(cfg.checkpoint),
         "epoch": restored.epoch,
         "split": split,
-        "images": len(samples),
-        "threshold": float(cfg.evaluate.threshold),
-        "metrics": means,
+        "threshold": options.threshold,
+        "inference": inference,
+        "seconds": round(time.time() - started, 2),
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    with (run_dir / "per_image.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", *METRIC_NAMES])
-        for row, index in enumerate(result.indices):
-            values = [f"{result.per_image[m][row]:.6f}" for m in METRIC_NAMES]
-            writer.writerow([samples[index].name, *values])
+    result = report.finish(
+        meta,
+        read_image=lambda i, _name: restored.layout.read_image(samples[i].image),
+        tb_step=restored.epoch,
+        threshold_meta={
+            "checkpoint": str(Path(str(cfg.checkpoint)).resolve()),
+            "split": split,
+            "images": len(samples),
+            **inference,
+        },
+    )
     print(
-        f"\n{split} split, {len(samples)} images, epoch {restored.epoch}:\n{metrics_table(means)}"
+        f"\n{split} split, {len(samples)} images, epoch {restored.epoch}, at original "
+        f"resolution:\n{metrics_table(result['metrics'])}"
     )
-    print_summary(
-        "unet evaluate: done",
-        [
-            ("checkpoint", str(cfg.checkpoint)),
-            ("mean dice", f"{means['dice']:.4f}"),
-            ("metrics", str(run_dir / "metrics.json")),
-            ("per image", str(run_dir / "per_image.csv")),
-        ],
+    _summary("unet evaluate: done", result, run_dir, [("checkpoint", str(cfg.checkpoint))])
+    return result
+
+
+def run_submission(cfg: DictConfig) -> dict:
+    """Score a Kaggle-format submission CSV against a folder of true masks."""
+    started = time.time()
+    run_dir = Path(cfg.paths.run_dir)
+    ev = cfg.evaluate
+    path = Path(str(ev.submission))
+    if not ev.get("masks"):
+        raise UnetError(
+            "evaluate.submission needs evaluate.masks=DIR, the folder of true masks to score "
+            "against (files named <image stem>_mask.gif or <image stem>.png)"
+        )
+    masks = mask_index(Path(str(ev.masks)))
+    images = image_index(Path(str(ev.images)) if ev.get("images") else None)
+    report = EvaluationReport(run_dir, 1, ["background", "object"], [], int(ev.worst))
+    scored: set[str] = set()
+    unmatched: list[str] = []
+
+    def work(number: int, name: str, rle: str):
+        stem = Path(name).stem
+        mask_path = masks.get(stem)
+        if mask_path is None:
+            return name
+        truth = (read_mask(mask_path) > 0).astype(np.uint8)
+        try:
+            pred = rle_decode(rle, truth.shape)
+        except ValueError as err:
+            raise UnetError(
+                f"{path} line {number} ({name}) does not decode against its true mask "
+                f"{mask_path} ({truth.shape[1]}x{truth.shape[0]}): {err}"
+            ) from err
+        return score_image(number - 2, name, pred, truth, 1)
+
+    def consume(result) -> None:
+        if isinstance(result, str):
+            unmatched.append(result)
+            return
+        scored.add(Path(result.name).stem)
+        report.add(result)
+
+    threads = resolve_threads(ev.get("threads", "auto"), "evaluate.threads")
+    try:
+        with OrderedWork(work, consume, threads, 4 * threads) as pool:
+            for row in submission_rows(path):
+                pool.submit(*row)
+    finally:
+        report.close()
+    if not scored:
+        raise UnetError(
+            f"no row of {path} has a true mask in {ev.masks} (rows name images like "
+            f"{unmatched[0] if unmatched else '<none>'}); point evaluate.masks at the masks of "
+            "the images the submission covers"
+        )
+    without_row = sorted(set(masks) - scored)
+
+    def read(_index: int, name: str):
+        found = images.get(Path(name).stem)
+        return read_image(found) if found is not None else None
+
+    result = report.finish(
+        {
+            "submission": str(path),
+            "masks": str(ev.masks),
+            "rows_without_mask": len(unmatched),
+            "masks_without_row": len(without_row),
+            "seconds": round(time.time() - started, 2),
+        },
+        read_image=read if images else None,
     )
-    return means
+    print(f"\n{path}: {len(scored)} images scored\n{metrics_table(result['metrics'])}")
+    extra = [("submission", str(path))]
+    if unmatched:
+        extra.append(("not scored", f"{len(unmatched)} rows have no mask, e.g. {unmatched[0]}"))
+    if without_row:
+        extra.append(
+            ("missing rows", f"{len(without_row)} masks have no row, e.g. {without_row[0]}")
+        )
+    _summary("unet evaluate: submission scored", result, run_dir, extra)
+    return result
+
+
+def run(cfg: DictConfig) -> dict:
+    steady_memory()
+    if cfg.evaluate.get("submission"):
+        return run_submission(cfg)
+    return run_checkpoint(cfg)
 
 
 @hydra.main(config_path=config_dir(), config_name="evaluate", version_base="1.3")

@@ -1,0 +1,138 @@
+"""Evaluation scores, threshold sweep, gallery and plots, and the multi-class report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from unetcli.errors import UnetError
+from unetcli.evaluation.gallery import WorstImages, render_gallery
+from unetcli.evaluation.plots import dice_histogram
+from unetcli.evaluation.report import EvaluationReport, score_image
+from unetcli.evaluation.scores import image_scores
+from unetcli.evaluation.sweep import (
+    SweepTotals,
+    read_threshold_file,
+    sweep_counts,
+    write_threshold_file,
+)
+from unetcli.metrics import METRIC_NAMES, per_image_metrics
+
+
+@pytest.mark.parametrize("num_classes", [1, 2, 4])
+def test_scores_agree_with_the_training_metrics(num_classes):
+    rng = np.random.default_rng(num_classes)
+    labels = 2 if num_classes == 1 else num_classes
+    for _ in range(5):
+        truth = rng.integers(0, labels, (30, 40)).astype(np.uint8)
+        pred = np.where(rng.random((30, 40)) < 0.7, truth, rng.integers(0, labels, (30, 40)))
+        pred = pred.astype(np.uint8)
+        if rng.random() < 0.3:
+            truth[:] = 0  # empty truth: a correct empty prediction scores 1
+        scores, cm = image_scores(pred, truth, num_classes)
+        reference = per_image_metrics(
+            torch.from_numpy(pred)[None], torch.from_numpy(truth)[None], num_classes
+        )
+        for name in METRIC_NAMES:
+            assert scores.metrics[name] == pytest.approx(float(reference[name][0]), abs=1e-6)
+        assert cm.sum() == truth.size
+
+
+def test_a_mask_with_a_class_the_model_lacks_is_named():
+    with pytest.raises(UnetError, match="cat_01.*class 5"):
+        image_scores(np.zeros((4, 4), np.uint8), np.full((4, 4), 5, np.uint8), 3, "cat_01")
+
+
+def test_sweep_counts_match_direct_thresholding_and_pick_the_best():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((40, 50), np.uint8)
+    truth[10:30, 10:40] = 1
+    prob = np.clip(truth * 0.55 + rng.normal(0.2, 0.1, truth.shape), 0, 1).astype(np.float32)
+    thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
+    counts = sweep_counts(prob, truth, thresholds)
+    for (tp, fp, fn), t in zip(counts, thresholds):
+        pred = prob > t
+        assert (tp, fp, fn) == (
+            (pred & (truth > 0)).sum(),
+            (pred & (truth == 0)).sum(),
+            (~pred & (truth > 0)).sum(),
+        )
+    totals = SweepTotals(thresholds)
+    totals.add(counts)
+    best = totals.best()
+    # Object ~0.75, background ~0.2: 0.5 separates them best.
+    assert best["threshold"] == 0.5 and best["dice"] > 0.95
+    # A size filter removes the lone background speck above 0.5, not the object.
+    filtered = sweep_counts(prob, truth, [0.5], min_size=5)[0]
+    assert counts[2][1] > 0 and filtered[1] == 0 and filtered[0] == counts[2][0]
+
+
+def test_threshold_file_round_trip_and_errors(tmp_path):
+    write_threshold_file(tmp_path, {"threshold": 0.35, "dice": 0.9})
+    assert read_threshold_file(tmp_path)["threshold"] == 0.35
+    assert read_threshold_file(tmp_path / "threshold.json")["path"].endswith("threshold.json")
+    with pytest.raises(UnetError, match="threshold_from"):
+        read_threshold_file(tmp_path / "elsewhere")
+    (tmp_path / "bad.json").write_text('{"dice": 1}')
+    with pytest.raises(UnetError, match="not a threshold file"):
+        read_threshold_file(tmp_path / "bad.json")
+
+
+def test_worst_images_keeps_the_lowest_and_draws_one_row_each():
+    worst = WorstImages(3)
+    block = np.zeros((20, 30), np.uint8)
+    for i, dice in enumerate([0.9, 0.1, 0.5, 0.95, 0.2, 0.3]):
+        worst.add(i, f"img{i}", dice, block, block)
+    assert [e.name for e in worst.entries()] == ["img1", "img4", "img5"]
+    picture = render_gallery(worst, 1, lambda i, name: np.full((40, 60, 3), 90, np.uint8))
+    assert picture.dtype == np.uint8 and picture.ndim == 3
+    # Three rows of 128-px panels (20 px enlarged x6 = 120) plus headers; four panels wide.
+    assert picture.shape[0] > 3 * 120 and picture.shape[1] >= 4 * 180
+
+
+def test_histogram_draws_bars_where_the_values_are():
+    values = [0.991, 0.992, 0.992, 0.997, 0.998]
+    image = dice_histogram(values)
+    assert image.shape == (420, 720, 3)
+    bars = (image[:, :, 2] > 150) & (image[:, :, 0] < 100)  # the steel-blue bars
+    cols = np.flatnonzero(bars.any(0))
+    # Range 0.99..1: bars sit in the left half and near the right end, not all in one bar.
+    assert cols.min() < 720 * 0.4 and cols.max() > 720 * 0.7
+
+
+def test_multi_class_report_writes_per_class_columns_and_confusion(tmp_path):
+    rng = np.random.default_rng(3)
+    report = EvaluationReport(tmp_path, 3, ["bg", "road", "roof"], [0.5], worst=2)
+    total = np.zeros((3, 3), np.int64)
+    for i in range(4):
+        truth = rng.integers(0, 3, (16, 16)).astype(np.uint8)
+        pred = np.where(rng.random((16, 16)) < 0.8, truth, 0).astype(np.uint8)
+        result = score_image(i, f"im{i}.png", pred, truth, 3)
+        total += result.confusion
+        report.add(result)
+    content = report.finish({"split": "val"}, read_image=None, tb_step=3)
+    with (tmp_path / "per_image.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {"dice_road", "iou_roof", "recall_road"} <= set(rows[0])
+    means = [float(r["dice"]) for r in rows]
+    assert content["metrics"]["dice"] == pytest.approx(np.mean(means), abs=1e-5)
+    assert content["carvana_mean_dice"] == content["metrics"]["dice"]
+    assert content["confusion_matrix"]["rows_truth_columns_prediction"] == total.tolist()
+    with (tmp_path / "confusion_matrix.csv").open() as f:
+        lines = list(csv.reader(f))
+    assert lines[0][1:] == ["bg", "road", "roof"] and int(lines[2][2]) == total[1, 1]
+    assert "threshold_sweep" not in content  # argmax: nothing to sweep
+    assert json.loads((tmp_path / "metrics.json").read_text())["per_class"]["road"]["dice"] > 0
+    for name in ("worst.png", "dice_histogram.png", "confusion_matrix.png"):
+        assert (tmp_path / name).is_file()
+    acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    assert acc.Scalars("eval/dice")[0].step == 3
+    assert {"eval/worst", "eval/dice_histogram", "eval/confusion_matrix"} <= set(
+        acc.Tags()["images"]
+    )

@@ -1,0 +1,1 @@
+"""What `unet evaluate` reports: per-image scores, a threshold sweep, pictures, a summary."""

@@ -1,0 +1,118 @@
+"""The threshold sweep (binary models): mean per-image Dice at each threshold, and its best.
+
+`unet evaluate` writes the best threshold to `threshold.json` in its run
+folder; `unet predict predict.threshold_from=<that folder or file>` uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from unetcli.errors import UnetError
+from unetcli.inference.postprocess import remove_small_objects
+
+THRESHOLD_FILE = "threshold.json"
+
+
+def sweep_counts(
+    prob: np.ndarray, truth: np.ndarray, thresholds: Sequence[float], min_size: int = 0
+) -> np.ndarray:
+    """(T, 3) true positives, false positives, false negatives of one image per threshold.
+
+    `prob` (H, W) is the foreground probability, `truth` (H, W) non-zero on the object.
+    """
+    fg = truth > 0
+    out = np.zeros((len(thresholds), 3), dtype=np.int64)
+    if min_size > 1:
+        for i, t in enumerate(thresholds):
+            pred = remove_small_objects((prob > t).astype(np.uint8), min_size) > 0
+            tp = int(np.count_nonzero(pred & fg))
+            out[i] = (tp, int(np.count_nonzero(pred)) - tp, int(np.count_nonzero(fg)) - tp)
+        return out
+    inside, outside = prob[fg], prob[~fg]  # compare each half once per threshold
+    for i, t in enumerate(thresholds):
+        tp = int(np.count_nonzero(inside > t))
+        out[i] = (tp, int(np.count_nonzero(outside > t)), inside.size - tp)
+    return out
+
+
+def dice_iou(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-threshold Dice and IoU from (T, 3) counts; 1 where nothing was there or found."""
+    tp, fp, fn = counts[:, 0].astype(float), counts[:, 1].astype(float), counts[:, 2].astype(float)
+    empty = (tp + fp + fn) == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = np.where(empty, 1.0, 2 * tp / (2 * tp + fp + fn))
+        iou = np.where(empty, 1.0, tp / (tp + fp + fn))
+    return dice, iou
+
+
+class SweepTotals:
+    """Sums of per-image Dice and IoU per threshold, over the images seen so far."""
+
+    def __init__(self, thresholds: Sequence[float]) -> None:
+        self.thresholds = [float(t) for t in thresholds]
+        self.dice = np.zeros(len(self.thresholds))
+        self.iou = np.zeros(len(self.thresholds))
+        self.images = 0
+
+    def add(self, counts: np.ndarray) -> None:
+        dice, iou = dice_iou(counts)
+        self.dice += dice
+        self.iou += iou
+        self.images += 1
+
+    def rows(self) -> list[dict[str, float]]:
+        n = max(self.images, 1)
+        return [
+            {"threshold": t, "dice": d / n, "iou": j / n}
+            for t, d, j in zip(self.thresholds, self.dice, self.iou)
+        ]
+
+    def best(self) -> dict[str, float]:
+        """The threshold with the highest mean Dice (the one nearest 0.5 among ties)."""
+        rows = self.rows()
+        top = max(r["dice"] for r in rows)
+        tied = [r for r in rows if r["dice"] >= top - 1e-12]
+        return min(tied, key=lambda r: abs(r["threshold"] - 0.5))
+
+
+def check_thresholds(values: Sequence[float], key: str) -> list[float]:
+    thresholds = [float(v) for v in values or []]
+    if any(not 0 < t < 1 for t in thresholds):
+        raise UnetError(f"{key} must hold thresholds strictly between 0 and 1, got {thresholds}")
+    return sorted(set(thresholds))
+
+
+def write_threshold_file(folder: Path, content: dict) -> Path:
+    """threshold.json in `folder`, written to a temporary name and renamed."""
+    path = Path(folder) / THRESHOLD_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_threshold_file(source: str | Path) -> dict:
+    """The content of an evaluate run's threshold.json (`source`: the file or its run folder)."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / THRESHOLD_FILE
+    if not path.is_file():
+        raise UnetError(
+            f"predict.threshold_from={source}: no {THRESHOLD_FILE} there. Point it at the run "
+            "folder of `unet evaluate` (binary models write one after the threshold sweep) or "
+            "at the file itself."
+        )
+    try:
+        content = json.loads(path.read_text())
+        threshold = float(content["threshold"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise UnetError(f"{path} is not a threshold file written by unet evaluate: {err}") from err
+    if not 0 <= threshold <= 1:
+        raise UnetError(f"{path} holds threshold {threshold}, outside [0, 1]")
+    return {**content, "threshold": threshold, "path": str(path)}

@@ -1,0 +1,82 @@
+"""Images (and true masks, when known) read and transformed in loader workers for inference.
+
+Unlike the training dataset, each item keeps its original size and where it
+lies in the transformed input (its `Geometry`), and the true mask stays at
+the original resolution: scores and submissions are computed there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from unetcli.datasets.base import Layout, Sample
+from unetcli.errors import UnetError
+from unetcli.inference.geometry import geometry_of, tracked
+
+
+class InferenceDataset(Dataset):
+    """Yields dicts: index, image (C, h, w) float tensor, geometry tuple, mask (H, W) or None."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        samples: Sequence[Sample],
+        transform: A.Compose,
+        with_masks: bool = False,
+    ) -> None:
+        self.layout = layout
+        self.samples = list(samples)
+        self.transform = tracked(transform)
+        self.with_masks = with_masks
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        image = self.layout.read_image(sample.image)
+        out = self.transform(image=image)
+        geometry = geometry_of(
+            out["applied_transforms"], image.shape[:2], out["image"].shape[:2], self.transform
+        )
+        mask = None
+        if self.with_masks and sample.mask is not None:
+            mask = torch.from_numpy(np.ascontiguousarray(self.layout.read_mask(sample.mask)))
+        return {
+            "index": index,
+            "image": torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1))),
+            "geometry": geometry.as_tuple(),
+            "mask": mask,
+        }
+
+
+def collate_items(items: list[dict]) -> list[dict]:
+    """Keep a batch as a list: images of different sizes are grouped later, by shape."""
+    return items
+
+
+def same_shape_groups(items: list[dict]) -> list[list[dict]]:
+    """Consecutive runs of items whose images share a shape (each run is one forward pass)."""
+    groups: list[list[dict]] = []
+    for item in items:
+        if groups and groups[-1][0]["image"].shape == item["image"].shape:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def test_images_of(layout: Layout) -> list[Sample]:
+    """The dataset's test images, in submission order, or a clear error if it has none."""
+    try:
+        return layout.test_samples()
+    except NotImplementedError as err:
+        raise UnetError(
+            f"the dataset in {layout.root} defines no test images; predict a folder of "
+            "images with predict.input=DIR"
+        ) from err

@@ -1,0 +1,125 @@
+"""The inference settings shared by predict and evaluate, checked once with clear errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import albumentations as A
+from omegaconf import DictConfig, OmegaConf
+
+from unetcli.datasets.torch_dataset import build_transform
+from unetcli.errors import UnetError
+from unetcli.inference.modes import MODES
+from unetcli.inference.tta import check_tta
+
+
+def _pair(value, key: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise UnetError(f"{key} must be a number or [height, width], got {value!r}") from err
+    return (h, w)
+
+
+def resolve_threads(value: object, key: str) -> int:
+    """Finishing threads: `auto` is the core count, at most 4."""
+    if value == "auto":
+        return min(4, os.cpu_count() or 1)
+    try:
+        threads = int(value)
+    except (TypeError, ValueError) as err:
+        raise UnetError(f"{key} must be auto or a number of threads, got {value!r}") from err
+    if threads < 1:
+        raise UnetError(f"{key} must be at least 1, got {threads}")
+    return threads
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How to cover images (mode, window), TTA, and how to turn probabilities into labels."""
+
+    mode: str
+    tta: tuple[str, ...]
+    window: tuple[int, int] | None
+    overlap: float
+    batch_size: int
+    threshold: float
+    min_object_size: int
+    threads: int
+
+    def describe(self) -> str:
+        parts = [f"mode {self.mode}"]
+        if self.mode == "sliding" and self.window:
+            parts.append(f"window {self.window[0]}x{self.window[1]}, overlap {self.overlap:g}")
+        parts.append(f"TTA {'+'.join(self.tta)}" if self.tta else "no TTA")
+        if self.min_object_size:
+            parts.append(f"objects >= {self.min_object_size} px")
+        return ", ".join(parts)
+
+
+def inference_options(
+    node: DictConfig, key: str, trained: DictConfig, threshold: float | None = None
+) -> InferenceOptions:
+    """Read `<key>.mode/tta/window/overlap/batch_size/min_object_size/threads` for a checkpoint.
+
+    mode=auto is `resize` when the model was trained at a fixed `dataset.image_size`
+    and `full` otherwise. The sliding window defaults to the training crop or size.
+    """
+    dataset = trained.dataset
+    image_size = _pair(dataset.get("image_size"), "dataset.image_size")
+    mode = str(node.get("mode", "auto"))
+    if mode == "auto":
+        mode = "resize" if image_size else "full"
+    if mode not in MODES:
+        raise UnetError(f"{key}.mode must be auto, {', '.join(MODES)}; got {mode!r}")
+    if mode == "resize" and not image_size:
+        raise UnetError(
+            f"{key}.mode=resize needs the training size dataset.image_size, but this checkpoint "
+            f"was trained without one; use {key}.mode=full or {key}.mode=sliding"
+        )
+    window = _pair(node.get("window"), f"{key}.window")
+    if mode == "sliding" and window is None:
+        window = _pair(dataset.get("crop_size"), "dataset.crop_size") or image_size
+        if window is None:
+            raise UnetError(f"{key}.mode=sliding needs {key}.window=[height,width]")
+    overlap = float(node.get("overlap", 0.5))
+    if not 0 <= overlap < 1:
+        raise UnetError(f"{key}.overlap must be in [0, 1), got {overlap}")
+    batch_size = node.get("batch_size")
+    if batch_size is None:  # whole images: as many as the dataset validates at once, if it says
+        whole = None if mode == "sliding" else dataset.get("validation_batch_size")
+        batch_size = whole or 8
+    batch_size = int(batch_size)
+    if batch_size < 1:
+        raise UnetError(f"{key}.batch_size must be at least 1, got {batch_size}")
+    min_size = int(node.get("min_object_size", 0) or 0)
+    if min_size < 0:
+        raise UnetError(f"{key}.min_object_size must be >= 0 pixels, got {min_size}")
+    threads = resolve_threads(node.get("threads", "auto"), f"{key}.threads")
+    if threshold is None:
+        threshold = float(node.get("threshold", 0.5))
+    if not 0 <= threshold <= 1:
+        raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
+    return InferenceOptions(
+        mode=mode,
+        tta=tuple(check_tta(node.get("tta") or [], f"{key}.tta")),
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        threshold=threshold,
+        min_object_size=min_size,
+        threads=threads,
+    )
+
+
+def inference_transform(trained: DictConfig, mode: str) -> A.Compose:
+    """The checkpoint's evaluation transform; without its resize unless mode is `resize`."""
+    dataset = trained.dataset
+    if mode != "resize":
+        dataset = OmegaConf.merge(dataset, {"image_size": None})
+    return build_transform(dataset, trained.get("augmentation"), "val")
