@@ -80,4 +80,20 @@ def make_loader(
         pin_memory=runtime.pin_memory,
         persistent_workers=workers > 0,
         generator=generator,
+        worker_init_fn=_seed_worker,
     )
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed a loader worker from torch's per-worker seed (base seed + worker id).
+
+    Each worker holds a copy of the dataset's transform with the same seed;
+    without this every worker would replay the same augmentations.
+    """
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    reseed = getattr(info.dataset, "reseed", None) if info is not None else None
+    if reseed is not None:
+        reseed(seed)

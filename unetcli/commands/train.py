@@ -83,7 +83,7 @@ def run(cfg: DictConfig) -> dict:
     train_set = SegmentationDataset(
         layout,
         train_samples,
-        build_transform(cfg.dataset, cfg.augmentation, "train"),
+        build_transform(cfg.dataset, cfg.augmentation, "train", seed=int(cfg.seed)),
         _weight_maps(loss_fn, cfg.dataset),
     )
     val_set = SegmentationDataset(

@@ -16,7 +16,10 @@ from unetcli.datasets.base import Layout, Sample
 
 
 def build_transform(
-    dataset_cfg: DictConfig, augmentation_cfg: DictConfig | None, split: str = "val"
+    dataset_cfg: DictConfig,
+    augmentation_cfg: DictConfig | None,
+    split: str = "val",
+    seed: int | None = None,
 ) -> A.Compose:
     """Resize to dataset.image_size (if set), crop and augment (training), normalise.
 
@@ -25,6 +28,8 @@ def build_transform(
     smaller) and the augmentation's `train` list; other splits add its `val`
     list (e.g. padding). Image and mask go through the same Compose, so every
     spatial transform moves them together; masks are resized nearest-neighbour.
+    `seed` makes the random transforms repeatable (albumentations otherwise draws
+    fresh entropy, and a run could not be reproduced).
     """
     ops: list[A.BasicTransform] = []
     size = dataset_cfg.get("image_size")
@@ -43,7 +48,7 @@ def build_transform(
     ops.append(
         A.Normalize(mean=list(dataset_cfg.mean), std=list(dataset_cfg.std), max_pixel_value=255.0)
     )
-    return A.Compose(ops, strict=True)
+    return A.Compose(ops, strict=True, seed=seed)
 
 
 class SegmentationDataset(Dataset):
@@ -69,6 +74,10 @@ class SegmentationDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def reseed(self, seed: int) -> None:
+        """Give this copy of the transform its own random stream (one per loader worker)."""
+        self.transform.set_random_seed(seed)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         sample = self.samples[index]
