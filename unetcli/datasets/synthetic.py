@@ -35,8 +35,8 @@ class SyntheticLayout(CarvanaLayout):
         num_objects: int = 100,
         views: int = 4,
         num_test: int = 48,
-        height: int = 120,
-        width: int = 180,
+        height: int = 96,
+        width: int = 128,
     ) -> None:
         super().__init__(root)
         self.params = {
