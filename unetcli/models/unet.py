@@ -12,6 +12,7 @@ from unetcli.models.unet_parts import (
     Down,
     OutConv,
     Up,
+    check_architecture,
     check_input,
     pad_to_multiple,
 )
@@ -43,11 +44,7 @@ class UNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if len(widths) < 2:
-            raise ValueError("model.widths needs at least two levels, e.g. [64, 128]")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+        widths = check_architecture(widths, dropout)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.depth = len(widths) - 1

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unetcli.models.unet_parts import DoubleConv, Down, OutConv, Up, check_input
+from unetcli.models.unet_parts import DoubleConv, Down, OutConv, Up, check_architecture, check_input
 
 
 def output_size(size: int, depth: int) -> int | None:
@@ -68,11 +68,7 @@ class UNetOriginal(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if len(widths) < 2:
-            raise ValueError("model.widths needs at least two levels, e.g. [64, 128]")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+        widths = check_architecture(widths, dropout)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.depth = len(widths) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -144,3 +145,13 @@ def check_input(x: torch.Tensor, in_channels: int, name: str) -> None:
             f"got {tuple(x.shape)}; set model.in_channels (or dataset.in_channels) to match "
             "the images"
         )
+
+
+def check_architecture(widths: Sequence[int], dropout: float) -> list[int]:
+    """Validate the YAML's widths and dropout before any layer is built; return widths as a list."""
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError("model.widths needs at least two levels, e.g. [64, 128]")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+    return widths
