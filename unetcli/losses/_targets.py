@@ -51,3 +51,12 @@ def class_indices(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The target as long class indices; 0/1 for a one-channel (binary) model."""
     check_shapes(logits, target)
     return (target > 0).long() if logits.shape[1] == 1 else target.long()
+
+
+def soft_overlap(
+    logits: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-class sums over the batch: (|P*T|, |P|, |T|), the terms of soft Dice and soft IoU."""
+    probs, onehot = probabilities_and_onehot(logits, target)
+    dims = (0, 2, 3)
+    return (probs * onehot).sum(dims), probs.sum(dims), onehot.sum(dims)

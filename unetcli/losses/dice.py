@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unetcli.losses._targets import probabilities_and_onehot
+from unetcli.losses._targets import soft_overlap
 
 
 class SoftDiceLoss(nn.Module):
@@ -22,9 +22,7 @@ class SoftDiceLoss(nn.Module):
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        probs, onehot = probabilities_and_onehot(logits, target)
-        dims = (0, 2, 3)
-        intersection = (probs * onehot).sum(dims)
-        total = probs.sum(dims) + onehot.sum(dims)
+        intersection, prob_sum, target_sum = soft_overlap(logits, target)
+        total = prob_sum + target_sum
         dice = (2 * intersection + self.smooth) / (total + self.smooth)
         return 1 - dice.mean()

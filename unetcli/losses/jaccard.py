@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unetcli.losses._targets import probabilities_and_onehot
+from unetcli.losses._targets import soft_overlap
 
 
 class SoftJaccardLoss(nn.Module):
@@ -20,8 +20,6 @@ class SoftJaccardLoss(nn.Module):
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        probs, onehot = probabilities_and_onehot(logits, target)
-        dims = (0, 2, 3)
-        intersection = (probs * onehot).sum(dims)
-        union = probs.sum(dims) + onehot.sum(dims) - intersection
+        intersection, prob_sum, target_sum = soft_overlap(logits, target)
+        union = prob_sum + target_sum - intersection
         return 1 - ((intersection + self.smooth) / (union + self.smooth)).mean()
