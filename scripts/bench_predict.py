@@ -99,8 +99,8 @@ def make_checkpoint(
     from omegaconf import OmegaConf
 
     from unetcli.build import build_model
+    from unetcli.checkpoints import save_checkpoint
     from unetcli.config_dir import config_dir
-    from unetcli.training.checkpoint import save_checkpoint
 
     overrides = ["model=unet", f"dataset.image_size=[{size[0]},{size[1]}]", "augmentation=none"]
     if widths:

@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
+from unetcli.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.errors import UnetError
-from unetcli.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_save_is_atomic_and_a_failed_save_keeps_the_last_good_file(tmp_path):

@@ -20,11 +20,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
+from unetcli.checkpoints import save_checkpoint
 from unetcli.commands import evaluate, predict
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
 from unetcli.rle import rle_decode
-from unetcli.training.checkpoint import save_checkpoint
 
 COLOURS = np.array([[40, 40, 40], [200, 60, 60], [60, 200, 60]], np.float32)
 

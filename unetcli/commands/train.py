@@ -21,6 +21,7 @@ from unetcli.build import (
     make_loader,
     seed_everything,
 )
+from unetcli.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.config_dir import config_dir
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError, user_errors
@@ -28,7 +29,6 @@ from unetcli.hardware import resolve_hardware
 from unetcli.losses.weight_map import WeightMapCache
 from unetcli.summary import format_metrics, print_summary
 from unetcli.sweep import RESULT_FILE
-from unetcli.training.checkpoint import load_checkpoint, save_checkpoint
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.history import MetricsCSV
 from unetcli.training.images import comparison_grid

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unetcli.datasets.checks import check_samples
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.errors import UnetError
 
@@ -105,8 +106,6 @@ class Layout:
         rather than in the middle of one (see checks.py). `check_files=false`
         in the layout's config leaves only the cheap test for missing masks.
         """
-        from unetcli.datasets.checks import check_samples
-
         check_samples(self, samples, full=self.check_files)
 
     def mask_files(self, sample: Sample) -> list[Path]:

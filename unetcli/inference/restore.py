@@ -8,10 +8,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.build import build_layout, build_model
+from unetcli.checkpoints import load_checkpoint
 from unetcli.datasets.base import Layout
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
-from unetcli.training.checkpoint import load_checkpoint
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Checkpoints that survive interruption: written to a temporary name, then renamed."""
+"""Checkpoints that survive interruption, in one format that training and inference share.
+
+Written to a temporary name, then renamed."""
 
 from __future__ import annotations
 
