@@ -1,11 +1,15 @@
-"""Learning-rate schedules torch lacks in one piece: cosine annealing after a linear warm-up."""
+"""Learning-rate schedules: the policy of when to step them, and a warm-up cosine torch lacks."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-from torch.optim.lr_scheduler import LRScheduler
+from omegaconf import DictConfig
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from unetcli.build import build
+from unetcli.errors import UnetError
 
 
 class WarmupCosineLR(LRScheduler):
@@ -47,3 +51,78 @@ class WarmupCosineLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [self._factor_lr(base, self.last_epoch) for base in self.base_lrs]
+
+
+class Schedule:
+    """The learning-rate policy of a run, in one place: when the scheduler steps, with what.
+
+    `scheduler.interval` says whether the rate changes after every optimizer
+    step (onecycle, cosine_warmup) or after every epoch (cosine, step,
+    plateau); plateau is stepped with the monitored metric. Per-step schedules
+    need the number of steps in an epoch, which only the training loader
+    knows, so it is filled into the config here (and saved with it).
+    `scheduler=none` gives a Schedule that never changes the rate.
+    """
+
+    def __init__(
+        self, cfg: DictConfig, optimizer: torch.optim.Optimizer, loader_steps: int
+    ) -> None:
+        self.interval = str(cfg.scheduler.interval)
+        if self.interval not in ("epoch", "step"):
+            raise UnetError(f"scheduler.interval must be epoch or step, got {self.interval!r}")
+        self.optimizer = optimizer
+        self.epochs = int(cfg.trainer.epochs)
+        factory = cfg.scheduler.factory
+        self.steps_per_epoch = 1
+        if factory is not None and "steps_per_epoch" in factory:
+            if factory.steps_per_epoch is None:
+                factory.steps_per_epoch = self._steps(cfg.trainer.max_steps_per_epoch, loader_steps)
+            self.steps_per_epoch = int(factory.steps_per_epoch)
+        self.factory = factory
+        self.scheduler = None if factory is None else build(factory, "scheduler.factory")(optimizer)
+
+    def _steps(self, cap: int | None, loader_steps: int) -> int:
+        """Scheduler steps per epoch: the optimizer steps for per-step schedules, else 1."""
+        if self.interval != "step":
+            return 1
+        return max(min(loader_steps, int(cap)) if cap else loader_steps, 1)
+
+    def after_step(self) -> None:
+        if self.scheduler is not None and self.interval == "step":
+            self.scheduler.step()
+
+    def after_epoch(self, monitored: float) -> None:
+        if self.scheduler is None or self.interval != "epoch":
+            return
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(monitored)
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict | None:
+        return None if self.scheduler is None else self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict | None, source: str) -> None:
+        """Continue a saved schedule with this run's settings (e.g. a longer trainer.epochs).
+
+        The schedule's progress (its step count) is kept; its settings come
+        from this run's config, so a cosine stretches to the new length at
+        once. One-cycle's total length is fixed when it starts and cannot be
+        stretched: that is refused, naming `source`.
+        """
+        if self.scheduler is None or not state:
+            return
+        self.scheduler.load_state_dict(state)
+        for key, value in self.factory.items():
+            if not key.startswith("_") and hasattr(self.scheduler, key):
+                setattr(self.scheduler, key, value)
+        if isinstance(self.scheduler, WarmupCosineLR):  # a closed form: apply the new length now
+            for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_lr()):
+                group["lr"] = lr
+        planned = getattr(self.scheduler, "total_steps", None)  # onecycle's fixed length
+        if planned is not None and planned < self.epochs * self.steps_per_epoch:
+            raise UnetError(
+                f"{source} was trained with a one-cycle schedule of {planned} steps, which "
+                f"cannot stretch to trainer.epochs={self.epochs}; resume with the trainer.epochs "
+                "it was started with, or start a new run"
+            )

@@ -1,0 +1,42 @@
+"""The end of a training run: result.json (what sweeps read) and the one-screen summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unetcli.summary import format_metrics, print_summary
+from unetcli.sweep import RESULT_FILE
+
+
+def write_result(run_dir: Path, result: dict) -> None:
+    """result.json, written to a temporary name and renamed (a sweep may read it any time)."""
+    path = run_dir / RESULT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def print_training_summary(result: dict, ckpt_dir: Path) -> None:
+    """Where the outputs went and the headline metrics."""
+    run_dir = Path(result["run_dir"])
+    best, last = result["best_value"], result["epochs"]
+    minutes, seconds = divmod(int(result["seconds"]), 60)
+    best_row = (
+        f"{result['best_epoch']} of {last}  ({result['monitor']} {best:.4f})"
+        if best is not None
+        else "none"
+    )
+    print_summary(
+        "unet train: done",
+        [
+            ("run folder", str(run_dir)),
+            ("best epoch", best_row),
+            ("last epoch", format_metrics(result["final"])),
+            *([("stopped early", f"after epoch {last}")] if result["stopped_early"] else []),
+            ("checkpoints", f"{ckpt_dir / 'best.pt'}, {ckpt_dir / 'last.pt'}"),
+            ("metrics", str(run_dir / "metrics.csv")),
+            ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"),
+            ("time", f"{minutes}m {seconds:02d}s"),
+        ],
+    )

@@ -1,0 +1,331 @@
+"""The trainer: set-up, one epoch, validation, checkpoints and resume, logging, the summary.
+
+`unet train` only builds a `Trainer` from its config and calls `fit()`.
+Each step of a run is one method that fits on a screen; the learning-rate
+policy is `unetcli.training.schedulers.Schedule`, what is written as the run
+goes is `RunLog`, and which process writes is `SingleProcess` (where
+distributed training will plug in).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from unetcli.build import build, build_model, build_optimizer, seed_everything
+from unetcli.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.errors import UnetError
+from unetcli.hardware import resolve_hardware
+from unetcli.metrics import METRIC_NAMES, per_image_metrics
+from unetcli.summary import format_metrics
+from unetcli.task import Task
+from unetcli.training.data import build_training_data
+from unetcli.training.early_stopping import EarlyStopping
+from unetcli.training.images import comparison_grid
+from unetcli.training.loop import Examples, ScoreResult, compute_loss, crop_to_output, with_context
+from unetcli.training.processes import SingleProcess
+from unetcli.training.profiling import StepProfiler
+from unetcli.training.run_log import RunLog
+from unetcli.training.schedulers import Schedule
+from unetcli.training.summary import print_training_summary, write_result
+
+
+class Trainer:
+    """One training run as `cfg` describes it; `fit()` returns what result.json holds."""
+
+    def __init__(self, cfg: DictConfig, processes: SingleProcess | None = None) -> None:
+        if cfg.trainer.monitor_mode not in ("max", "min"):
+            raise UnetError(
+                f"trainer.monitor_mode must be max or min, got {cfg.trainer.monitor_mode!r}"
+            )
+        self.cfg = cfg
+        self.opts = cfg.trainer
+        self.processes = processes or SingleProcess()
+        self.run_dir = Path(cfg.paths.run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.started = time.time()
+        self.global_step = 0
+        self.start_epoch, self.last_epoch = 1, 0
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.setup()
+
+    # --- set-up -----------------------------------------------------------------------
+    def setup(self) -> None:
+        """Build data, model, loss, optimizer and schedule; restore them on resume."""
+        cfg = self.cfg
+        generator = seed_everything(int(cfg.seed))
+        self.runtime = resolve_hardware(cfg.hardware)
+        self.task = Task.from_config(cfg.dataset)
+        self.loss_fn = build(cfg.loss, "loss", task=self.task)
+        self.data = build_training_data(cfg, self.runtime, self.loss_fn, generator)
+        self.model = self.runtime.prepare_model(build_model(cfg.model))
+        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
+        self.schedule = Schedule(cfg, self.optimizer, len(self.data.train_loader))
+        self.stopper = EarlyStopping(
+            self.opts.early_stopping.patience,
+            self.opts.monitor_mode,
+            float(self.opts.early_stopping.min_delta),
+        )
+        self.scaler = self.runtime.grad_scaler()
+        if self.opts.resume:
+            self.resume(str(self.opts.resume))
+        # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+
+    def resume(self, path: str) -> None:
+        """Continue from a checkpoint: weights, optimizer, schedule, scaler, counters."""
+        state = load_checkpoint(path)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UnetError(
+                f"trainer.resume={path} was saved with a different model or optimizer config "
+                f"than this run's ({err}). Resume with the same model=/optimizer= choices."
+            ) from err
+        self.schedule.load_state_dict(state.get("scheduler"), path)
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if state.get("early_stopping"):
+            self.stopper.load_state_dict(state["early_stopping"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.last_epoch = int(state["epoch"])
+        self.global_step = int(state.get("global_step", 0))
+        self.best_value, self.best_epoch = state.get("best_value"), int(state.get("best_epoch", 0))
+        if self.start_epoch > int(self.opts.epochs):
+            raise UnetError(
+                f"{path} has already trained {state['epoch']} epochs; set trainer.epochs to "
+                "more than that to continue"
+            )
+
+    # --- the run ----------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train every epoch (or until early stopping); returns the run's result."""
+        self.announce()
+        metrics: dict[str, float] = {}
+        stopped_early = False
+        with RunLog(self.run_dir, enabled=self.processes.is_main) as self.log:
+            try:
+                for epoch in range(self.start_epoch, int(self.opts.epochs) + 1):
+                    metrics, stopped_early = self.run_epoch(epoch)
+                    if stopped_early:
+                        break
+            except KeyboardInterrupt:
+                raise self.interrupted() from None
+        result = {
+            "monitor": self.opts.monitor,
+            "mode": self.opts.monitor_mode,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "epochs": self.last_epoch,
+            "stopped_early": stopped_early,
+            "final": metrics,
+            "run_dir": str(self.run_dir),
+            "seconds": round(time.time() - self.started, 1),
+        }
+        if self.processes.is_main:
+            write_result(self.run_dir, result)
+            print_training_summary(result, self.ckpt_dir)
+        return result
+
+    def run_epoch(self, epoch: int) -> tuple[dict[str, float], bool]:
+        """Train, validate, log, keep checkpoints; returns (metrics, stop now)."""
+        epoch_start = time.time()
+        lr = self.optimizer.param_groups[0]["lr"]
+        metrics = {"train/loss": self.train_epoch(epoch)}
+        metrics.update(self.validate(epoch))
+        if self.opts.monitor not in metrics:
+            raise UnetError(
+                f"trainer.monitor={self.opts.monitor} is not a metric of this run; choose one "
+                f"of {', '.join(metrics)}"
+            )
+        self.log.epoch(epoch, metrics, lr, time.time() - epoch_start)
+        monitored = metrics[self.opts.monitor]
+        self.schedule.after_epoch(monitored)
+        is_best = self.improved(monitored)
+        if is_best:
+            self.best_value, self.best_epoch = monitored, epoch
+        stop = self.stopper.update(monitored)
+        self.save(epoch, metrics, is_best)
+        self.last_epoch = epoch
+        self.report_epoch(epoch, metrics, lr, is_best, stop)
+        return metrics, stop
+
+    def improved(self, value: float) -> bool:
+        best = self.best_value
+        return best is None or (value > best if self.opts.monitor_mode == "max" else value < best)
+
+    # --- one epoch of training --------------------------------------------------------
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training data; returns the mean training loss."""
+        self.model.train()
+        total, steps = 0.0, 0
+        cap = self.opts.max_steps_per_epoch
+        desc = f"epoch {epoch}/{self.opts.epochs}"
+        bar = tqdm(
+            self.data.train_loader,
+            desc=desc,
+            disable=not self.opts.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        with StepProfiler(
+            self.opts.profile_steps if epoch == self.start_epoch else 0,
+            self.run_dir,
+            self.processes.is_main,
+        ) as profiler:
+            for batch in bar:
+                loss = self.train_step(batch, steps + 1)
+                steps += 1
+                total += loss
+                self.global_step += 1
+                self.log.step(loss, self.global_step)
+                self.schedule.after_step()
+                profiler.step()
+                bar.set_postfix(loss=f"{total / steps:.4f}")
+                if cap and steps >= cap:
+                    break
+        bar.close()
+        return self.processes.mean(total, steps)
+
+    def train_step(self, batch: dict, step: int) -> float:
+        """Forward, backward and optimizer step on one batch; returns its loss (one sync)."""
+        runtime, model = self.runtime, self.model
+        images = runtime.to_input(with_context(batch["image"], model, self.opts.mirror_context))
+        masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
+        with runtime.autocast():
+            logits = model(images)
+        masks = crop_to_output(masks, logits)
+        loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise UnetError(
+                f"the training loss became {value} at step {step}; lower optimizer.lr or try "
+                "hardware.precision=fp32"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.opts.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return value
+
+    # --- validation -------------------------------------------------------------------
+    def validate(self, epoch: int) -> dict[str, float]:
+        """val/* metrics (per image, then averaged), and the example grid for TensorBoard."""
+        if self.data.val_loader is None:
+            return {}
+        scored = self.score()
+        if scored.examples:
+            ex = scored.examples
+            grid = comparison_grid(
+                ex["image"],
+                ex["mask"],
+                ex["pred"],
+                list(self.cfg.dataset.mean),
+                list(self.cfg.dataset.std),
+                self.task,
+            )
+            self.log.image("val/examples", grid, epoch)
+        return {f"val/{k}": v for k, v in scored.means().items()}
+
+    @torch.no_grad()
+    def score(self) -> ScoreResult:
+        """Loss and per-image metrics over the validation split, at the loader's resolution."""
+        self.model.eval()
+        runtime = self.runtime
+        per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
+        loss_sum, count = 0.0, 0
+        examples = Examples(self.data.examples)
+        loader = self.data.val_loader
+        for batch in tqdm(
+            loader, desc="validate", disable=not self.opts.progress, leave=False, dynamic_ncols=True
+        ):
+            images = with_context(batch["image"], self.model, self.opts.mirror_context)
+            with runtime.autocast():
+                logits = self.model(runtime.to_input(images)).float()
+            masks = crop_to_output(batch["mask"].to(runtime.device), logits)
+            loss_sum += compute_loss(self.loss_fn, logits, batch, masks).item() * len(images)
+            count += len(images)
+            pred = self.task.labels(self.task.probabilities(logits))
+            for name, values in per_image_metrics(pred, masks, self.task).items():
+                per_image[name].extend(values.tolist())
+            examples.add(batch, masks, pred)
+        per_image = {k: self.processes.gather(v) for k, v in per_image.items()}
+        return ScoreResult(self.processes.mean(loss_sum, count), per_image, examples.stacked())
+
+    # --- checkpoints and messages -----------------------------------------------------
+    def save(self, epoch: int, metrics: dict[str, float], is_best: bool) -> None:
+        """last.pt every epoch, best.pt when the monitored metric improved (main process)."""
+        if not self.processes.is_main:
+            return
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "metrics": metrics,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "early_stopping": self.stopper.state_dict(),
+            "monitor": self.opts.monitor,
+            "config": self.config,
+        }
+        if is_best:
+            save_checkpoint(state, self.ckpt_dir / "best.pt")
+        save_checkpoint(state, self.ckpt_dir / "last.pt")
+
+    def announce(self) -> None:
+        """The start lines: data, model, hardware, valid-convolution margin, run folder."""
+        if not self.processes.is_main:
+            return
+        data = self.data
+        n_params = sum(p.numel() for p in self.model.parameters())
+        print(
+            f"train: {len(data.train_samples)} images, validation: {len(data.val_samples)} "
+            f"images ({data.layout.root}); task {self.task.kind}; model {n_params / 1e6:.2f} M "
+            f"parameters; {self.runtime.describe()}"
+        )
+        if self.model.output_margin:
+            print(
+                f"valid convolutions: the output misses {self.model.output_margin} pixels on "
+                f"each side; trainer.mirror_context={self.opts.mirror_context}"
+            )
+        if self.opts.overfit_batches:
+            print(
+                f"debug: overfitting {len(data.train_samples)} images "
+                f"(trainer.overfit_batches={self.opts.overfit_batches}), no augmentation"
+            )
+        print(f"run folder: {self.run_dir}")
+
+    def report_epoch(
+        self, epoch: int, metrics: dict[str, float], lr: float, is_best: bool, stop: bool
+    ) -> None:
+        if not self.processes.is_main:
+            return
+        best = "  (best)" if is_best else ""
+        print(f"epoch {epoch}/{self.opts.epochs}  {format_metrics(metrics)}  lr {lr:.2e}{best}")
+        if stop:
+            print(
+                f"early stopping: {self.opts.monitor} has not improved for "
+                f"{self.stopper.bad_epochs} epochs (trainer.early_stopping.patience="
+                f"{self.stopper.patience})"
+            )
+
+    def interrupted(self) -> UnetError:
+        last = self.ckpt_dir / "last.pt"
+        where = f"the last good checkpoint is {last}" if last.is_file() else "no epoch finished"
+        return UnetError(
+            f"interrupted during epoch {self.last_epoch + 1}; {where}. Continue with "
+            f"trainer.resume={last}"
+        )
