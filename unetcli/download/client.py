@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import io
 import json
 from collections.abc import Iterator
@@ -68,12 +69,13 @@ class KaggleClient:
                 "pip install 'kaggle>=2.2.4,<2.2.5' six"
             ) from err
 
+        parent = KaggleApi.download_file
+
         class _Api(KaggleApi):
-            def download_file(self, response, outfile, http_client, quiet=True, resume=False,
-                              chunk_size=1048576, max_retries=5, timeout=300):  # fmt: skip
-                return super().download_file(
-                    response, outfile, http_client, quiet, resume, chunk_size, retries, timeout
-                )
+            def download_file(self, *args, **kwargs):  # kaggle's own signature, retries ours
+                bound = inspect.signature(parent).bind(self, *args, **kwargs)
+                bound.arguments["max_retries"] = retries
+                return parent(*bound.args, **bound.kwargs)
 
         self.api = _Api()
         with _quiet() as said, self.errors("signing in to Kaggle"):

@@ -10,9 +10,11 @@ that this command did not create are never replaced or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,32 +111,76 @@ def download(
     rows = [("folder", str(root)), ("source", source.describe())]
     manifest = read_manifest(root)
     marker = read_json(moving_marker(root))
-
-    if not force and marker is None and _recorded(root, manifest, source):
-        when = manifest.get("finished", "earlier")
-        rows.append(("unpacked", _counts(manifest.get("counts", {}), source.published)))
-        return Outcome(
-            f"already downloaded ({when}); nothing to do. download.force=true fetches again.", rows
-        )
-    if not force and manifest is None and marker is None and root.is_dir():
-        counts = _complete_in_place(layout_at(dataset_cfg, root))
-        if counts:
-            rows.append(("found", _counts(counts, source.published)))
-            return Outcome(
-                "dataset.root already holds a complete copy that unet download did not fetch; "
-                "nothing downloaded (unet train can use it as it is).",
-                rows,
-            )
-
+    if not force:
+        skipped = _already_there(dataset_cfg, root, source, manifest, marker)
+        if skipped is not None:
+            return Outcome(skipped.status, rows + skipped.rows)
     client = KaggleClient(retries)
     work = work_dir(root)
     _remove_leftovers(work)
     archives = work / "archives"
     if force:
         shutil.rmtree(archives, ignore_errors=True)  # our own earlier downloads
-    staging = work / f"staging-{os.getpid()}"
-    try:
+    with _disk_full_named(root):
         fetched, missing = _fetch(client, source, archives, force)
+        counts = _unpack_and_install(dataset_cfg, fetched, source, (manifest, marker))
+        sizes = {name: path.stat().st_size for path, name, _ in fetched}
+        write_manifest(
+            root,
+            {
+                "source": source.signature(),
+                "entries": counts.pop("_entries"),
+                "files": sizes,
+                "missing": missing,
+                "counts": counts,
+                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "unetcli": __version__,
+            },
+        )
+        moving_marker(root).unlink(missing_ok=True)
+    if not keep_archives:
+        shutil.rmtree(archives, ignore_errors=True)
+    return _downloaded(rows, sizes, missing, counts, source, started)
+
+
+def _already_there(
+    dataset_cfg: DictConfig,
+    root: Path,
+    source: KaggleSource,
+    manifest: dict | None,
+    marker: dict | None,
+) -> Outcome | None:
+    """The outcome when nothing needs fetching (recorded earlier, or a copy in place), else None."""
+    if marker is None and _recorded(root, manifest, source):
+        when = manifest.get("finished", "earlier")
+        rows = [("unpacked", _counts(manifest.get("counts", {}), source.published))]
+        return Outcome(
+            f"already downloaded ({when}); nothing to do. download.force=true fetches again.", rows
+        )
+    if manifest is None and marker is None and root.is_dir():
+        counts = _complete_in_place(layout_at(dataset_cfg, root))
+        if counts:
+            return Outcome(
+                "dataset.root already holds a complete copy that unet download did not fetch; "
+                "nothing downloaded (unet train can use it as it is).",
+                [("found", _counts(counts, source.published))],
+            )
+    return None
+
+
+def _unpack_and_install(
+    dataset_cfg: DictConfig,
+    fetched: list[tuple[Path, str, list[str] | None]],
+    source: KaggleSource,
+    earlier: tuple[dict | None, dict | None],
+) -> dict:
+    """Unpack into staging, check it with the layout, move it into dataset.root.
+
+    Returns the layout's counts plus `_entries`, the names moved into place.
+    """
+    root = Path(str(dataset_cfg.root)).expanduser()
+    staging = work_dir(root) / f"staging-{os.getpid()}"
+    try:
         for path, name, only in fetched:
             print(f"unpacking {path.name}")
             unpack(path, staging, list(source.include or []) or None, only, name)
@@ -146,30 +192,31 @@ def download(
                 f"{err}. Nothing was moved into {root}. Check dataset.kaggle (files, include) "
                 "and run again with download.force=true."
             ) from err
-        entries = _install(root, staging, manifest, marker)
-        sizes = {name: path.stat().st_size for path, name, _ in fetched}
-        write_manifest(
-            root,
-            {
-                "source": source.signature(),
-                "entries": entries,
-                "files": sizes,
-                "missing": missing,
-                "counts": counts,
-                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                "unetcli": __version__,
-            },
-        )
-        moving_marker(root).unlink(missing_ok=True)
+        return {**counts, "_entries": _install(root, staging, *earlier)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _disk_full_named(root: Path) -> Iterator[None]:
+    """A full disk while fetching, unpacking or recording becomes one paragraph naming root."""
+    try:
+        yield
     except OSError as err:
         if err.errno in DISK_FULL:
             raise disk_full_error(err, root) from err
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if not keep_archives:
-        shutil.rmtree(archives, ignore_errors=True)
-    rows += [
+
+
+def _downloaded(
+    rows: list[tuple[str, str]],
+    sizes: dict[str, int],
+    missing: list[str],
+    counts: dict[str, int],
+    source: KaggleSource,
+    started: float,
+) -> Outcome:
+    rows = rows + [
         ("fetched", ", ".join(f"{name} ({_size(size)})" for name, size in sizes.items())),
         ("unpacked", _counts(counts, source.published)),
         ("time", f"{time.time() - started:.1f} s"),
