@@ -79,7 +79,7 @@ def test_norm_option_picks_the_layer_and_none_adds_conv_biases():
     assert not kinds(bare) & {"BatchNorm2d", "InstanceNorm2d", "GroupNorm"}
     assert bare.inc.block[0].bias is not None
     assert UNet(3, 1, [4, 8]).inc.block[0].bias is None
-    with pytest.raises(ValueError, match="model.norm must be one of"):
+    with pytest.raises(UnetError, match="model.norm must be one of"):
         UNet(3, 1, [4, 8], norm="layer")
 
 
@@ -107,7 +107,7 @@ def test_unet_original_maps_572_to_388_with_a_margin_of_92():
     assert model.output_margin == 92 and model.tile_size == 572
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 572, 572)).shape == (1, 2, 388, 388)
-    with pytest.raises(ValueError, match="at least 188x188"):
+    with pytest.raises(UnetError, match="at least 188x188"):
         model(torch.zeros(1, 1, 150, 300))
 
 

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
-from unetcli.inference.overlap_tile import mirror_pad
 from unetcli.metrics import METRIC_NAMES, per_image_metrics, predict_labels
+from unetcli.spatial import mirror_pad
 
 
 def with_context(
