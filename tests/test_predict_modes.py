@@ -171,13 +171,13 @@ class ValidConvModel(SegmentationModel):
 
 
 @pytest.mark.parametrize(
-    ("settings", "tile"),
+    ("options", "tile"),
     [(Cover("sliding", (16, 10), 0.5, 2), 16), (Cover("full", None, 0.5, 2), 12)],
 )
-def test_valid_convolution_models_go_to_overlap_tile(settings, tile):
+def test_valid_convolution_models_go_to_overlap_tile(options, tile):
     images = torch.randn(2, 3, 30, 23)
     model = ValidConvModel()
-    probs = cover(model, images, CPU, settings)
+    probs = cover(model, images, CPU, options)
     # Tiles of the sliding window's longer side, else of the model's own tile_size...
     assert model.shapes and set(model.shapes) == {(tile, tile)}
     # ...whose outputs, with mirrored context at the border, cover the whole image.

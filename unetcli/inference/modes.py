@@ -24,7 +24,7 @@ from unetcli.spatial import mirror_pad
 MODES = ("resize", "full", "sliding")
 
 
-class CoverSettings(Protocol):
+class CoverOptions(Protocol):
     """What `cover` reads of the inference options (InferenceOptions has all four)."""
 
     @property
@@ -157,21 +157,21 @@ def cover(
     model: SegmentationModel,
     images: torch.Tensor,
     runtime: Runtime,
-    settings: CoverSettings,
+    options: CoverOptions,
 ) -> torch.Tensor:
-    """Probabilities (N, C, H, W) for a batch of transformed images, by `settings.mode`.
+    """Probabilities (N, C, H, W) for a batch of transformed images, by `options.mode`.
 
     `resize` and `full` both run the whole (already resized, or original-size)
-    input at once; `sliding` blends windows of `settings.window` (height,
-    width), `settings.batch_size` windows at a time. A model that loses
+    input at once; `sliding` blends windows of `options.window` (height,
+    width), `options.batch_size` windows at a time. A model that loses
     `output_margin` pixels a side always goes through overlap-tile, whose tile
     is the sliding window's longer side if one is set, else the model's own.
     """
-    window = settings.window
+    window = options.window
     if model.output_margin > 0:
         return overlap_tile(model, images, runtime, max(window) if window else None)
-    if settings.mode == "sliding":
+    if options.mode == "sliding":
         if window is None:
             raise UnetError("internal: sliding mode without a window size")
-        return sliding_window(model, images, runtime, window, settings.overlap, settings.batch_size)
+        return sliding_window(model, images, runtime, window, options.overlap, options.batch_size)
     return run_model(model, images, runtime)
