@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from unetcli.errors import UnetError
 from unetcli.models import UNet
 
 
@@ -24,11 +25,11 @@ def test_multiclass_output_and_backward_on_odd_size():
 def test_default_widths_match_the_write_ups():
     model = UNet()  # 64-128-256-512 with a 1024 bottleneck
     params = sum(p.numel() for p in model.parameters())
-    assert model.depth == 4
+    assert model.input_multiple == 2**4  # four down-samplings
     assert abs(params / 1e6 - 31.0) < 0.1  # the number in conf/model/unet.yaml
 
 
 def test_wrong_channel_count_says_which_setting_to_change():
     model = UNet(3, 1, widths=[4, 8])
-    with pytest.raises(ValueError, match=r"got \(2, 1, 16, 16\); set model.in_channels"):
+    with pytest.raises(UnetError, match=r"got \(2, 1, 16, 16\); set dataset.in_channels"):
         model(torch.randn(2, 1, 16, 16))

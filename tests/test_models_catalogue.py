@@ -79,7 +79,7 @@ def test_norm_option_picks_the_layer_and_none_adds_conv_biases():
     assert not kinds(bare) & {"BatchNorm2d", "InstanceNorm2d", "GroupNorm"}
     assert bare.inc.block[0].bias is not None
     assert UNet(3, 1, [4, 8]).inc.block[0].bias is None
-    with pytest.raises(ValueError, match="model.norm must be one of"):
+    with pytest.raises(UnetError, match="model.norm must be one of"):
         UNet(3, 1, [4, 8], norm="layer")
 
 
@@ -99,7 +99,21 @@ def test_dropout_is_random_in_training_and_off_in_eval():
 def test_unet1024_reaches_an_8x8_bottleneck_at_1024():
     cfg = compose_train("model=unet1024")
     assert cfg.model.widths == [8, 16, 32, 64, 128, 256, 512, 1024]
-    assert 1024 // 2 ** (len(cfg.model.widths) - 1) == 8
+    cfg.model.widths = [2] * len(cfg.model.widths)  # the same eight levels, 2 channels each
+    model = build_model(cfg.model).eval()
+    smallest: list[tuple[int, int]] = []
+
+    def record(_module, _inputs, output):
+        smallest.append(tuple(output.shape[-2:]))
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(record)
+    # The full 1024x1024: at 2 channels a level one forward pass takes about a second.
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 1024, 1024))
+    assert out.shape == (1, 1, 1024, 1024)
+    assert min(smallest) == (8, 8)  # the bottleneck: seven halvings of 1024
 
 
 def test_unet_original_maps_572_to_388_with_a_margin_of_92():
@@ -107,7 +121,7 @@ def test_unet_original_maps_572_to_388_with_a_margin_of_92():
     assert model.output_margin == 92 and model.tile_size == 572
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 572, 572)).shape == (1, 2, 388, 388)
-    with pytest.raises(ValueError, match="at least 188x188"):
+    with pytest.raises(UnetError, match="at least 188x188"):
         model(torch.zeros(1, 1, 150, 300))
 
 

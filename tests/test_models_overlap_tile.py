@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unetcli.inference.overlap_tile import mirror_pad, overlap_tile_predict
-from unetcli.models import UNetOriginal
+from unetcli.errors import UnetError
+from unetcli.inference.overlap_tile import overlap_tile_predict
+from unetcli.models import UNet, UNetOriginal
+from unetcli.spatial import mirror_pad
 
 
 @pytest.mark.parametrize(
@@ -79,14 +81,22 @@ def test_mirror_pad_reflects_more_than_the_image_size():
     ]
 
 
-def test_too_small_a_tile_is_refused():
+def test_too_small_a_tile_is_refused_naming_the_window_key():
     model = UNetOriginal(1, 1, [2, 2, 2, 2, 2]).eval()  # margin 92 on a 16-pixel grid
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(UnetError, match=r"too small.*predict\.window.*at least 204"):
         overlap_tile_predict(model, torch.zeros(1, 1, 200, 200), tile_size=188)
+    # 204, the smallest tile it names, works: 16 output pixels a step.
+    tiled = overlap_tile_predict(model, torch.zeros(1, 1, 40, 40), tile_size=204)
+    assert tiled.shape[-2:] == (40, 40)
+
+
+def test_a_model_without_a_tile_size_needs_one_given():
+    model = UNet(1, 1, [4, 8]).eval()  # takes whole images: tile_size None
+    with pytest.raises(UnetError, match="names no tile_size"):
+        overlap_tile_predict(model, torch.zeros(1, 1, 20, 20))
 
 
 def test_training_context_pads_only_valid_convolution_models():
-    from unetcli.models import UNet
     from unetcli.training.loop import crop_to_output, with_context
 
     deep = UNetOriginal(1, 1, [2, 2, 2, 2, 2]).eval()  # margin 92, inputs from 188

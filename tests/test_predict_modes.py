@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -11,41 +9,45 @@ from torch import nn
 
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
-from unetcli.inference.modes import cover, gaussian_weights, sliding_window, window_starts
+from unetcli.inference.modes import Cover, cover, gaussian_weights, sliding_window, window_starts
 from unetcli.inference.tta import TTA_NAMES, check_tta, with_tta
+from unetcli.models import SegmentationModel
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
+FULL = Cover("full", None, 0.5, 4)
 
 
-class Recording(nn.Module):
-    """Wraps a model and records the input shape of every call."""
+class Recording(SegmentationModel):
+    """A same-size network under the model contract that records the input shape of every call."""
 
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
+    def __init__(self, inner: nn.Module, input_multiple: int = 1) -> None:
+        super().__init__(in_channels=3, num_classes=1)
         self.inner = inner
+        self.input_multiple = input_multiple
         self.shapes: list[tuple[int, ...]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         self.shapes.append(tuple(x.shape))
         return self.inner(x)
 
 
-def pointwise_model() -> nn.Module:
+def pointwise_model() -> Recording:
     """Receptive field of one pixel: where windows fall cannot matter."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Conv2d(8, 1, 1)).eval()
+    return Recording(nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Conv2d(8, 1, 1))).eval()
 
 
-def local_model() -> nn.Module:
+def local_model() -> Recording:
     """A 5x5 receptive field, zero-padded: window edges do change nearby pixels."""
     torch.manual_seed(1)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 1, 3, padding=1)
+    return Recording(
+        nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 1, 3, padding=1))
     ).eval()
 
 
-def full(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    return cover(model, images, CPU, "full", None, 0.5, 4)
+def full(model: SegmentationModel, images: torch.Tensor) -> torch.Tensor:
+    return cover(model, images, CPU, FULL)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +55,7 @@ def full(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     [((70, 90), (32, 32), 0.5), ((64, 100), (24, 40), 0.25), ((33, 47), (16, 16), 0.75)],
 )
 def test_sliding_equals_full_when_windows_do_not_matter(size, window, overlap):
-    model = Recording(pointwise_model())
+    model = pointwise_model()
     images = torch.randn(2, 3, *size)
     whole = full(model, images)
     model.shapes.clear()
@@ -94,14 +96,14 @@ def test_window_starts_cover_the_side(length, window, overlap):
     assert (gaps > 0).all() and (gaps <= window * (1 - overlap) + 1).all()
 
 
-def symmetric_model() -> nn.Module:
+def symmetric_model() -> Recording:
     """A conv whose kernel is unchanged by flips and quarter turns: flip-equivariant."""
     conv = nn.Conv2d(3, 1, 3, padding=1)
     ring = torch.tensor([[0.2, -0.5, 0.2], [-0.5, 1.0, -0.5], [0.2, -0.5, 0.2]])
     with torch.no_grad():
         conv.weight.copy_(torch.stack([ring * s for s in (1.0, -0.7, 0.4)])[None])
         conv.bias.fill_(0.1)
-    return conv.eval()
+    return Recording(conv).eval()
 
 
 def test_tta_of_a_flip_equivariant_model_changes_nothing():
@@ -141,28 +143,42 @@ def test_tta_names_are_checked():
         check_tta(["hflip", "hflip"], "predict.tta")
 
 
-class ValidConvModel(nn.Module):
-    output_margin = 4
+def test_full_pads_once_to_the_models_valid_size_and_crops_back():
+    model = pointwise_model()
+    model.input_multiple = 8
+    images = torch.randn(2, 3, 30, 37)
+    probs = full(model, images)
+    assert model.shapes == [(2, 3, 32, 40)]  # mirror-padded to the model's multiple
+    assert probs.shape == (2, 1, 30, 37)
+    unpadded = Recording(model.inner).eval()  # the same network, taking any size
+    torch.testing.assert_close(probs, full(unpadded, images))
 
-    def forward(self, x):
+
+class ValidConvModel(SegmentationModel):
+    """Loses 4 pixels a side and predicts its input's first channel: a known answer."""
+
+    output_margin = 4
+    tile_size = 12
+
+    def __init__(self) -> None:
+        super().__init__(in_channels=3, num_classes=1)
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        self.shapes.append(tuple(x.shape[-2:]))
         return x[:, :1, 4:-4, 4:-4]
 
 
-def test_valid_convolution_models_go_to_overlap_tile(monkeypatch):
-    images = torch.randn(1, 3, 30, 30)
-    calls = []
-
-    class FakeModule:
-        @staticmethod
-        def overlap_tile_predict(model, images, tile_size, margin):
-            calls.append((tile_size, margin))
-            return torch.zeros(images.shape[0], 1, *images.shape[-2:])
-
-    monkeypatch.setitem(sys.modules, "unetcli.inference.overlap_tile", FakeModule)
-    probs = cover(ValidConvModel(), images, CPU, "sliding", (16, 16), 0.5, 2)
-    assert calls == [(16, 4)] and probs.shape == (1, 1, 30, 30)
-    assert torch.allclose(probs, torch.full_like(probs, 0.5))
-
-    monkeypatch.setitem(sys.modules, "unetcli.inference.overlap_tile", None)
-    with pytest.raises(UnetError, match="overlap_tile"):
-        cover(ValidConvModel(), images, CPU, "full", None, 0.5, 2)
+@pytest.mark.parametrize(
+    ("options", "tile"),
+    [(Cover("sliding", (16, 10), 0.5, 2), 16), (Cover("full", None, 0.5, 2), 12)],
+)
+def test_valid_convolution_models_go_to_overlap_tile(options, tile):
+    images = torch.randn(2, 3, 30, 23)
+    model = ValidConvModel()
+    probs = cover(model, images, CPU, options)
+    # Tiles of the sliding window's longer side, else of the model's own tile_size...
+    assert model.shapes and set(model.shapes) == {(tile, tile)}
+    # ...whose outputs, with mirrored context at the border, cover the whole image.
+    torch.testing.assert_close(probs, torch.sigmoid(images[:, :1]))

@@ -9,15 +9,42 @@ pixels per side, are routed to the overlap-tile strategy here as well.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
+from unetcli.inference.overlap_tile import overlap_tile_predict
+from unetcli.models.contract import SegmentationModel
+from unetcli.spatial import mirror_pad
 
 MODES = ("resize", "full", "sliding")
+
+
+class CoverOptions(Protocol):
+    """What `cover` reads of the inference options (InferenceOptions has all four)."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def window(self) -> tuple[int, int] | None: ...
+    @property
+    def overlap(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Cover:
+    """The four settings of `cover`, for callers without a full InferenceOptions."""
+
+    mode: str
+    window: tuple[int, int] | None
+    overlap: float
+    batch_size: int
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -26,22 +53,18 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
-def model_multiple(model: torch.nn.Module) -> int:
-    """The side multiple the model needs (2**depth for the U-Net; 1 if it does not say)."""
-    depth = getattr(model, "depth", None)
-    return 2 ** int(depth) if isinstance(depth, int) else 1
-
-
 @torch.no_grad()
-def run_model(model: torch.nn.Module, images: torch.Tensor, runtime: Runtime) -> torch.Tensor:
-    """Probabilities of one forward pass, the input padded (reflection) to the model's multiple."""
+def run_model(model: SegmentationModel, images: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """Probabilities of one forward pass of a same-size (padded) model.
+
+    The input is mirror-padded at the bottom and right to the model's
+    `valid_input_size` here, once, so the model does not pad it again, and the
+    result is cropped back to the input's size.
+    """
     height, width = images.shape[-2:]
-    multiple = model_multiple(model)
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    x = runtime.to_input(images)
-    if pad_h or pad_w:
-        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    pad_h = model.valid_input_size(height) - height
+    pad_w = model.valid_input_size(width) - width
+    x = mirror_pad(runtime.to_input(images), 0, pad_h, 0, pad_w)
     with runtime.autocast():
         logits = model(x)
     return probabilities(logits[..., :height, :width])
@@ -78,7 +101,7 @@ def window_starts(length: int, window: int, overlap: float) -> list[int]:
 
 @torch.no_grad()
 def sliding_window(
-    model: torch.nn.Module,
+    model: SegmentationModel,
     images: torch.Tensor,
     runtime: Runtime,
     window: tuple[int, int],
@@ -117,47 +140,38 @@ def sliding_window(
     return total / norm
 
 
+@torch.no_grad()
 def overlap_tile(
-    model: torch.nn.Module, images: torch.Tensor, runtime: Runtime, tile: int | None
+    model: SegmentationModel, images: torch.Tensor, runtime: Runtime, tile: int | None
 ) -> torch.Tensor:
-    """Valid-convolution models (`output_margin` > 0): the overlap-tile strategy.
+    """Valid-convolution models (`output_margin` > 0): the paper's overlap-tile strategy.
 
-    The catalogue branch provides `unetcli.inference.overlap_tile`; this is the
-    one call site, so merging it needs no other change.
+    `tile` is the input side of each tile; None takes the model's `tile_size`.
     """
-    try:
-        from unetcli.inference.overlap_tile import overlap_tile_predict
-    except ImportError as err:
-        raise UnetError(
-            "predict for valid-convolution models needs unetcli.inference.overlap_tile, "
-            "which this installation lacks; use a padded model (model=unet)"
-        ) from err
-    with torch.no_grad(), runtime.autocast():
-        logits = overlap_tile_predict(
-            model, runtime.to_input(images), tile, int(model.output_margin)
-        )
+    with runtime.autocast():
+        logits = overlap_tile_predict(model, runtime.to_input(images), tile)
     return probabilities(logits)
 
 
 def cover(
-    model: torch.nn.Module,
+    model: SegmentationModel,
     images: torch.Tensor,
     runtime: Runtime,
-    mode: str,
-    window: tuple[int, int] | None,
-    overlap: float,
-    batch_size: int,
+    options: CoverOptions,
 ) -> torch.Tensor:
-    """Probabilities (N, C, H, W) for a batch of transformed images, by `mode`.
+    """Probabilities (N, C, H, W) for a batch of transformed images, by `options.mode`.
 
     `resize` and `full` both run the whole (already resized, or original-size)
-    input at once; `sliding` blends windows of `window` (height, width).
+    input at once; `sliding` blends windows of `options.window` (height,
+    width), `options.batch_size` windows at a time. A model that loses
+    `output_margin` pixels a side always goes through overlap-tile, whose tile
+    is the sliding window's longer side if one is set, else the model's own.
     """
-    if getattr(model, "output_margin", 0) > 0:
-        # Sliding mode's window sets the tile; otherwise the model's own (572 for the paper's).
+    window = options.window
+    if model.output_margin > 0:
         return overlap_tile(model, images, runtime, max(window) if window else None)
-    if mode == "sliding":
+    if options.mode == "sliding":
         if window is None:
             raise UnetError("internal: sliding mode without a window size")
-        return sliding_window(model, images, runtime, window, overlap, batch_size)
+        return sliding_window(model, images, runtime, window, options.overlap, options.batch_size)
     return run_model(model, images, runtime)

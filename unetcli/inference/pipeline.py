@@ -129,15 +129,7 @@ def predictions(
     """
 
     def one_pass(images: torch.Tensor) -> torch.Tensor:
-        return cover(
-            model,
-            images,
-            runtime,
-            options.mode,
-            options.window,
-            options.overlap,
-            options.batch_size,
-        )
+        return cover(model, images, runtime, options)
 
     predict = with_tta(one_pass, options.tta)
     model.eval()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.build import build_layout, build_model
@@ -12,15 +11,35 @@ from unetcli.checkpoints import load_checkpoint
 from unetcli.datasets.base import Layout
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
+from unetcli.models.contract import SegmentationModel
 
 
 @dataclass
 class Restored:
     config: DictConfig  # the training run's resolved config, with dataset overrides applied
-    model: torch.nn.Module
+    model: SegmentationModel
     layout: Layout
     epoch: int
     metrics: dict[str, float]
+
+
+def rebuild_model(model_cfg: DictConfig, checkpoint: str) -> SegmentationModel:
+    """The checkpoint's model with fresh weights, without reading pretrained weight files.
+
+    The checkpoint holds every weight, so a file the training run started from
+    (model.encoder_weights) is not read again: it is usually absent on the
+    machine that predicts.
+    """
+    if "encoder_weights" in model_cfg:
+        model_cfg = OmegaConf.merge(model_cfg, {"encoder_weights": None})
+    model = build_model(model_cfg)
+    if not isinstance(model, SegmentationModel):
+        raise UnetError(
+            f"the model._target_ of checkpoint {checkpoint} builds a {type(model).__name__}, "
+            "which is not a unetcli.models.SegmentationModel; predict and evaluate need one "
+            "(subclass it and declare the model's geometry)"
+        )
+    return model
 
 
 def restore(cfg: DictConfig, runtime: Runtime) -> Restored:
@@ -45,7 +64,7 @@ def restore(cfg: DictConfig, runtime: Runtime) -> Restored:
     if "root" in overrides:
         overrides.setdefault("layout", {})["root"] = overrides["root"]
     cfg.dataset = OmegaConf.merge(cfg.dataset, overrides)
-    model = build_model(cfg.model)
+    model = rebuild_model(cfg.model, checkpoint)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

@@ -57,7 +57,8 @@ class SegmentationModel(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise UnetError(
                 f"{name} expects input of shape (batch, {self.in_channels}, height, width), "
-                f"got {tuple(x.shape)}; set dataset.in_channels to match the images"
+                f"got {tuple(x.shape)}; set dataset.in_channels (which model.in_channels "
+                "follows) to the images' channel count"
             )
         if min(x.shape[-2:]) < self.min_input_size:
             raise UnetError(

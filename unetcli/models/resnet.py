@@ -55,7 +55,10 @@ class ResNetEncoder(nn.Module):
     def __init__(self, name: str = "resnet34", in_channels: int = 3) -> None:
         super().__init__()
         if name not in BLOCKS:
-            raise ValueError(f"model.encoder must be one of {', '.join(BLOCKS)}, not {name!r}")
+            raise UnetError(
+                f"model.encoder must be one of {', '.join(BLOCKS)}, not {name!r}; "
+                "set model.encoder=resnet34 (or resnet18)"
+            )
         self.name = name
         self.in_channels = in_channels
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
@@ -89,24 +92,7 @@ class ResNetEncoder(nn.Module):
         3 / in_channels), the usual way to reuse ImageNet weights on grey images.
         """
         path = Path(path)
-        if not path.is_file():
-            raise UnetError(
-                f"model.encoder_weights={path} does not exist. Save ImageNet weights on a "
-                f"machine with torchvision: torch.save(torchvision.models.{self.name}"
-                f'(weights="DEFAULT").state_dict(), "{path.name}") and copy the file here.'
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises several types for a bad file
-            raise UnetError(
-                f"cannot read model.encoder_weights={path} as a torch state_dict: {err}"
-            ) from err
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise UnetError(
-                f"model.encoder_weights={path} holds a {type(state).__name__}, not a state_dict"
-            )
+        state = read_state_dict(path, self.name)
         state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
         own = self.state_dict()
         weight = state.get("conv1.weight")
@@ -121,23 +107,8 @@ class ResNetEncoder(nn.Module):
         for key in own:  # files saved before torch 0.4.1 lack these counters
             if key.endswith("num_batches_tracked") and key not in state:
                 state[key] = torch.zeros((), dtype=torch.long)
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        wrong = [
-            f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
-            for k in own
-            if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)
-        ]
-        if missing or unexpected or wrong:
-            problems = []
-            if missing:
-                problems.append(f"{len(missing)} keys missing (e.g. {', '.join(missing[:3])})")
-            if unexpected:
-                problems.append(
-                    f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})"
-                )
-            if wrong:
-                problems.append(f"{len(wrong)} keys of another shape (e.g. {wrong[0]})")
+        problems = mismatches(state, own)
+        if problems:
             raise UnetError(
                 f"model.encoder_weights={path} does not match a torchvision {self.name}: "
                 f"{'; '.join(problems)}. The file must be the state_dict of "
@@ -145,3 +116,46 @@ class ResNetEncoder(nn.Module):
                 "the network it came from)."
             )
         self.load_state_dict(state)
+
+
+def read_state_dict(path: Path, name: str) -> dict:
+    """The state_dict in `path` (unwrapped from {"state_dict": ...}), or a UnetError why not."""
+    if not path.is_file():
+        raise UnetError(
+            f"model.encoder_weights={path} does not exist. Save ImageNet weights on a "
+            f"machine with torchvision: torch.save(torchvision.models.{name}"
+            f'(weights="DEFAULT").state_dict(), "{path.name}") and copy the file here, '
+            "or set model.encoder_weights=null to start from random weights."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a bad file
+        raise UnetError(
+            f"cannot read model.encoder_weights={path} as a torch state_dict: {err}"
+        ) from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise UnetError(
+            f"model.encoder_weights={path} holds a {type(state).__name__}, not a state_dict"
+        )
+    return state
+
+
+def mismatches(state: dict, own: dict) -> list[str]:
+    """Missing, unexpected and wrongly shaped keys of `state` against `own`, a phrase each."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
+        for k in own
+        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} keys missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} keys of another shape (e.g. {wrong[0]})")
+    return problems

@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from unetcli.models.unet_parts import DoubleConv, Down, OutConv, Up, check_architecture, check_input
+from unetcli.models.unet_parts import UNetLevels
+from unetcli.spatial import mirror_pad
+
+#: The paper's input tile (valid for depths 1 to 5), for overlap-tile prediction.
+PAPER_TILE = 572
 
 
-def output_size(size: int, depth: int) -> int | None:
-    """Output side for an input side, or None if the network cannot take that side.
+def valid_output_size(size: int, depth: int) -> int | None:
+    """Output side for an input side, or None if the network cannot take that side as it is.
 
     A side is valid when every feature map before a 2x2 pooling is even and
     nothing shrinks to zero on the way down or up.
@@ -42,12 +45,12 @@ def output_size(size: int, depth: int) -> int | None:
 def valid_size(size: int, depth: int) -> int:
     """The smallest valid input side >= size (valid sides repeat every 2**depth)."""
     size = max(int(size), 1)
-    while output_size(size, depth) is None:
+    while valid_output_size(size, depth) is None:
         size += 1
     return size
 
 
-class UNetOriginal(nn.Module):
+class UNetOriginal(UNetLevels):
     """The paper's network, for any input of at least `min_input_size` pixels a side.
 
     The output is always the input minus `output_margin` on each side. Sides
@@ -67,29 +70,11 @@ class UNetOriginal(nn.Module):
         norm: str = "none",
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        widths = check_architecture(widths, dropout)
-        self.in_channels = in_channels
-        self.num_classes = num_classes
-        self.depth = len(widths) - 1
-        #: Inputs align with the pooling grid at multiples of this (see overlap_tile).
-        self.size_multiple = 2**self.depth
+        super().__init__(in_channels, num_classes, widths, upsampling, norm, dropout, padding=0)
         self.min_input_size = valid_size(1, self.depth)
-        self.output_margin = (
-            self.min_input_size - output_size(self.min_input_size, self.depth)
-        ) // 2
-        #: The paper's tile: 572 (valid for depths 1 to 5), for overlap-tile prediction.
-        self.tile_size = valid_size(572, self.depth)
-        self.inc = DoubleConv(in_channels, widths[0], norm, padding=0)
-        self.downs = nn.ModuleList(
-            Down(a, b, norm, padding=0) for a, b in zip(widths[:-1], widths[1:])
-        )
-        self.ups = nn.ModuleList(
-            Up(b, a, upsampling, norm, padding=0)
-            for a, b in zip(reversed(widths[:-1]), reversed(widths[1:]))
-        )
-        self.outc = OutConv(widths[0], num_classes)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        lost = self.min_input_size - valid_output_size(self.min_input_size, self.depth)
+        self.output_margin = lost // 2
+        self.tile_size = valid_size(PAPER_TILE, self.depth)
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
@@ -97,30 +82,18 @@ class UNetOriginal(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def valid_input_size(self, size: int) -> int:
-        """The smallest side >= size that this network takes without padding."""
+        """The smallest side >= size that this network takes without padding.
+
+        Not simply a multiple of `input_multiple`: each level's unpadded
+        convolutions shift the grid, so valid sides are 188, 204, 220, ... at
+        depth 4 (still `input_multiple` apart).
+        """
         return valid_size(size, self.depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_channels, "UNetOriginal")
+        self.check_input(x)
         height, width = x.shape[-2:]
-        margin = self.output_margin
-        if min(height, width) < self.min_input_size:
-            raise ValueError(
-                f"unet_original needs inputs of at least {self.min_input_size}x"
-                f"{self.min_input_size} pixels (it loses {margin} on each side), got "
-                f"{height}x{width}; raise dataset.image_size or use fewer model.widths"
-            )
-        pad_h = valid_size(height, self.depth) - height
-        pad_w = valid_size(width, self.depth) - width
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        skips = [self.inc(x)]
-        if self.depth == 1:
-            skips[0] = self.dropout(skips[0])
-        for level, down in enumerate(self.downs, start=1):
-            y = down(skips[-1])
-            skips.append(self.dropout(y) if level >= self.depth - 1 else y)
-        y = skips.pop()
-        for up in self.ups:
-            y = up(y, skips.pop())
-        return self.outc(y)[..., : height - 2 * margin, : width - 2 * margin]
+        pad_h = self.valid_input_size(height) - height
+        pad_w = self.valid_input_size(width) - width
+        logits = self.levels(mirror_pad(x, 0, pad_h, 0, pad_w))
+        return logits[..., : self.output_size(height), : self.output_size(width)]

@@ -6,10 +6,14 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from unetcli.errors import UnetError
+from unetcli.models.contract import SegmentationModel
+from unetcli.spatial import center_crop
+
 NORMS = ("batch", "instance", "group", "none")
+UPSAMPLINGS = ("transpose", "bilinear")
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -27,7 +31,10 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
         return nn.GroupNorm(math.gcd(32, channels), channels)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"model.norm must be one of {', '.join(NORMS)}, not {kind!r}")
+    raise UnetError(
+        f"model.norm must be one of {', '.join(NORMS)}, not {kind!r}; set model.norm=batch "
+        "(or another of these) in the command line or the model's YAML"
+    )
 
 
 class DoubleConv(nn.Module):
@@ -98,7 +105,10 @@ class Up(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1),
             )
         else:
-            raise ValueError(f"model.upsampling must be 'transpose' or 'bilinear', not {mode!r}")
+            raise UnetError(
+                f"model.upsampling must be one of {', '.join(UPSAMPLINGS)}, not {mode!r}; "
+                "set model.upsampling=transpose (learned) or bilinear"
+            )
         self.conv = DoubleConv(2 * out_channels, out_channels, norm, padding)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -117,41 +127,71 @@ class OutConv(nn.Module):
         return self.conv(x)
 
 
-def center_crop(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """The central (height, width) window of x's last two dimensions."""
-    height, width = int(size[0]), int(size[1])
-    top = (x.shape[-2] - height) // 2
-    left = (x.shape[-1] - width) // 2
-    if top < 0 or left < 0:
-        raise ValueError(f"cannot crop {tuple(x.shape[-2:])} to the larger {(height, width)}")
-    return x[..., top : top + height, left : left + width]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad height and width at the bottom and right up to a multiple (reflection if possible)."""
-    pad_h = (-x.shape[-2]) % multiple
-    pad_w = (-x.shape[-1]) % multiple
-    if not (pad_h or pad_w):
-        return x
-    # Reflection needs the pad to be smaller than the side; fall back to zeros.
-    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "constant"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def check_input(x: torch.Tensor, in_channels: int, name: str) -> None:
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"{name} expects input of shape (batch, {in_channels}, height, width), "
-            f"got {tuple(x.shape)}; set model.in_channels (or dataset.in_channels) to match "
-            "the images"
-        )
-
-
 def check_architecture(widths: Sequence[int], dropout: float) -> list[int]:
-    """Validate the YAML's widths and dropout before any layer is built; return widths as a list."""
+    """Validate the YAML's widths and dropout before any layer is built; return widths as a list.
+
+    Checked here, once for both U-Nets, so that a typo in the YAML is one
+    sentence naming the key rather than a shape error deep inside torch.
+    """
     widths = list(widths)
     if len(widths) < 2:
-        raise ValueError("model.widths needs at least two levels, e.g. [64, 128]")
+        raise UnetError(
+            f"model.widths needs at least two levels (channels per level, the last being the "
+            f"bottleneck), got {widths}; e.g. model.widths=[64,128]"
+        )
+    if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        raise UnetError(f"model.widths must be positive whole numbers of channels, got {widths}")
     if not 0 <= dropout < 1:
-        raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+        raise UnetError(f"model.dropout must be in [0, 1), got {dropout}; 0 turns dropout off")
     return widths
+
+
+class UNetLevels(SegmentationModel):
+    """The levels both U-Nets share: contracting path, expanding path, skips, dropout.
+
+    `padding` 1 gives the padded U-Net, 0 the paper's valid convolutions. The
+    layers keep the names inc/downs/ups/outc/dropout, which are the
+    checkpoints' keys. Subclasses pad the input and crop the result; `levels`
+    runs an input the network takes as it is.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        widths: Sequence[int],
+        upsampling: str,
+        norm: str,
+        dropout: float,
+        padding: int,
+    ) -> None:
+        super().__init__(in_channels, num_classes)
+        widths = check_architecture(widths, dropout)
+        self.depth = len(widths) - 1
+        #: Every pooling halves the side: sides that are multiples of 2**depth align.
+        self.input_multiple = 2**self.depth
+        self.inc = DoubleConv(self.in_channels, widths[0], norm, padding)
+        self.downs = nn.ModuleList(
+            Down(a, b, norm, padding) for a, b in zip(widths[:-1], widths[1:])
+        )
+        self.ups = nn.ModuleList(
+            Up(b, a, upsampling, norm, padding)
+            for a, b in zip(reversed(widths[:-1]), reversed(widths[1:]))
+        )
+        self.outc = OutConv(widths[0], self.num_classes)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def levels(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for an input whose sides the pooling takes without padding."""
+        # The paper's dropout sits at the end of the contracting path: levels
+        # depth - 1 and depth (the bottleneck), before they feed the next layer.
+        skips = [self.inc(x)]
+        if self.depth == 1:
+            skips[0] = self.dropout(skips[0])
+        for level, down in enumerate(self.downs, start=1):
+            y = down(skips[-1])
+            skips.append(self.dropout(y) if level >= self.depth - 1 else y)
+        y = skips.pop()
+        for up in self.ups:
+            y = up(y, skips.pop())
+        return self.outc(y)
