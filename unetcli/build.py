@@ -54,13 +54,6 @@ def build_optimizer(optimizer_cfg: DictConfig, params: Iterable[torch.nn.Paramet
     return build(optimizer_cfg, "optimizer")(params)
 
 
-def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer):
-    """The scheduler, or None for scheduler=none."""
-    if scheduler_cfg.get("factory") is None:
-        return None
-    return build(scheduler_cfg.factory, "scheduler.factory")(optimizer)
-
-
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -70,18 +63,25 @@ def make_loader(
     generator: torch.Generator | None = None,
 ) -> DataLoader:
     """A DataLoader with the run's worker count and pinned memory."""
-    workers = runtime.num_workers
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         drop_last=drop_last,
-        num_workers=workers,
-        pin_memory=runtime.pin_memory,
-        persistent_workers=workers > 0,
         generator=generator,
-        worker_init_fn=_seed_worker,
+        **loader_settings(runtime),
     )
+
+
+def loader_settings(runtime: Runtime) -> dict[str, Any]:
+    """The DataLoader keywords every loader of a run shares: workers, pinning, worker seeds."""
+    workers = runtime.num_workers
+    return {
+        "num_workers": workers,
+        "pin_memory": runtime.pin_memory,
+        "persistent_workers": workers > 0,
+        "worker_init_fn": _seed_worker,
+    }
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -1,4 +1,11 @@
-"""The training run's data: the split, the pre-training check, datasets and loaders."""
+"""The training run's data: the split, the pre-training check, datasets and loaders.
+
+Each training epoch is a function of (seed, epoch) alone: the order of the
+images comes from a generator seeded with both, and every sample's
+augmentation from a seed of its own (seed, epoch, index). So a resumed run
+sees exactly the batches an uninterrupted one would, whatever the number of
+loader workers, and a split of the epoch across processes changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,56 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unetcli.build import build_layout, make_loader
+from unetcli.build import build_layout, loader_settings, make_loader
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
+
+
+def mix(*values: int) -> int:
+    """A 32-bit seed from several integers (stable across runs and machines)."""
+    return int(np.random.SeedSequence([int(v) % 2**32 for v in values]).generate_state(1)[0])
+
+
+class EpochSampler(Sampler):
+    """Yields (sample seed, index) for one epoch, in an order seeded by (seed, epoch)."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        order = range(self.size)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(mix(self.seed, self.epoch))
+            order = torch.randperm(self.size, generator=generator).tolist()
+        for index in order:
+            yield mix(self.seed, self.epoch, index), index
+
+
+class SeededSamples(Dataset):
+    """A dataset whose items are asked for as (seed, index): the augmentation uses that seed."""
+
+    def __init__(self, dataset: SegmentationDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        seed, index = key
+        self.dataset.transform.set_random_seed(seed)
+        return self.dataset[index]
 
 
 @dataclass
@@ -24,6 +73,7 @@ class TrainingData:
     val_samples: list[Sample]
     train_loader: DataLoader
     val_loader: DataLoader | None
+    sampler: EpochSampler
     #: Dataset indices of the validation images shown in TensorBoard each epoch.
     examples: frozenset[int]
 
@@ -39,6 +89,9 @@ def _weight_maps(loss_fn: torch.nn.Module, dataset_cfg: DictConfig) -> WeightMap
 def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[Sample]]:
     """(train, validation) samples; `trainer.overfit_batches` keeps a few batches for both.
 
+    In that mode an epoch goes over the fixed batches `trainer.overfit_repeats`
+    times, so the run takes many steps but writes few checkpoints.
+
     Overfitting a few fixed batches is the classic sanity check: a model and
     loss that work drive the training loss to near zero on them.
     """
@@ -49,13 +102,13 @@ def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[S
         )
     batches = cfg.trainer.overfit_batches
     if batches:
-        train = train[: int(batches) * int(cfg.trainer.batch_size)]
-        val = list(train)
+        fixed = train[: int(batches) * int(cfg.trainer.batch_size)]
+        return fixed * int(cfg.trainer.overfit_repeats), fixed
     return train, val
 
 
 def build_training_data(
-    cfg: DictConfig, runtime: Runtime, loss_fn: torch.nn.Module, generator: torch.Generator
+    cfg: DictConfig, runtime: Runtime, loss_fn: torch.nn.Module
 ) -> TrainingData:
     """Split and check the dataset, then make the training and validation loaders."""
     layout = build_layout(cfg.dataset)
@@ -70,13 +123,13 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
-    train_loader = make_loader(
-        train_set,
-        batch_size,
-        runtime,
-        shuffle=not trainer.overfit_batches,
+    sampler = EpochSampler(len(train_set), seed, shuffle=not trainer.overfit_batches)
+    train_loader = DataLoader(
+        SeededSamples(train_set),
+        batch_size=batch_size,
+        sampler=sampler,
         drop_last=len(train_set) > batch_size,
-        generator=generator,
+        **loader_settings(runtime),
     )
     val_loader = None
     if val_samples:
@@ -97,4 +150,6 @@ def build_training_data(
     n_examples = min(int(trainer.log_images), len(val_samples))
     spread = np.linspace(0, len(val_samples) - 1, n_examples).round().astype(int).tolist()
     examples = frozenset(spread) if n_examples else frozenset()
-    return TrainingData(layout, train_samples, val_samples, train_loader, val_loader, examples)
+    return TrainingData(
+        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples
+    )

@@ -60,7 +60,7 @@ class StepProfiler:
 
     def _write(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        recorded = max(self._done - WARMUP_STEPS, 0)
+        recorded = min(max(self._done - WARMUP_STEPS, 0), self.steps)
         if not recorded:
             print(f"profile: the epoch had no step after the warm-up; nothing in {self.folder}")
             return

@@ -24,7 +24,7 @@ from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
-from unetcli.training.data import build_training_data
+from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
 from unetcli.training.loop import Examples, ScoreResult, compute_loss, crop_to_output, with_context
@@ -59,11 +59,11 @@ class Trainer:
     def setup(self) -> None:
         """Build data, model, loss, optimizer and schedule; restore them on resume."""
         cfg = self.cfg
-        generator = seed_everything(int(cfg.seed))
+        seed_everything(int(cfg.seed))
         self.runtime = resolve_hardware(cfg.hardware)
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
-        self.data = build_training_data(cfg, self.runtime, self.loss_fn, generator)
+        self.data = build_training_data(cfg, self.runtime, self.loss_fn)
         self.model = self.runtime.prepare_model(build_model(cfg.model))
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
         self.schedule = Schedule(cfg, self.optimizer, len(self.data.train_loader))
@@ -165,6 +165,9 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training data; returns the mean training loss."""
         self.model.train()
+        # The epoch depends on (seed, epoch) only, so a resumed run equals an uninterrupted one.
+        self.data.sampler.set_epoch(epoch)
+        torch.manual_seed(mix(int(self.cfg.seed), epoch))
         total, steps = 0.0, 0
         cap = self.opts.max_steps_per_epoch
         desc = f"epoch {epoch}/{self.opts.epochs}"
@@ -303,8 +306,9 @@ class Trainer:
             )
         if self.opts.overfit_batches:
             print(
-                f"debug: overfitting {len(data.train_samples)} images "
-                f"(trainer.overfit_batches={self.opts.overfit_batches}), no augmentation"
+                f"debug: overfitting {len(data.val_samples)} images, each epoch "
+                f"{self.opts.overfit_repeats} times over them (trainer.overfit_batches="
+                f"{self.opts.overfit_batches}), no augmentation"
             )
         print(f"run folder: {self.run_dir}")
 
