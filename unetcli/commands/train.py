@@ -29,6 +29,7 @@ from unetcli.hardware import resolve_hardware
 from unetcli.losses.weight_map import WeightMapCache
 from unetcli.summary import format_metrics, print_summary
 from unetcli.sweep import RESULT_FILE
+from unetcli.task import Task
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.history import MetricsCSV
 from unetcli.training.images import comparison_grid
@@ -79,7 +80,8 @@ def run(cfg: DictConfig) -> dict:
             f"the training split of {layout.root} is empty; lower dataset.validation_size"
         )
     layout.check(train_samples + val_samples)
-    loss_fn = build(cfg.loss, "loss")
+    task = Task.from_config(cfg.dataset)
+    loss_fn = build(cfg.loss, "loss", task=task)
     train_set = SegmentationDataset(
         layout,
         train_samples,
@@ -222,7 +224,7 @@ def run(cfg: DictConfig) -> dict:
                     model,
                     val_loader,
                     runtime,
-                    int(cfg.dataset.num_classes),
+                    task,
                     loss_fn=loss_fn,
                     example_indices=examples,
                     progress=trainer.progress,
@@ -236,7 +238,7 @@ def run(cfg: DictConfig) -> dict:
                         scored.examples["pred"],
                         list(cfg.dataset.mean),
                         list(cfg.dataset.std),
-                        int(cfg.dataset.num_classes),
+                        task,
                     )
                     writer.add_image("val/examples", grid, epoch, dataformats="HWC")
             if trainer.monitor not in metrics:

@@ -13,7 +13,8 @@ from tqdm import tqdm
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.inference.overlap_tile import mirror_pad
-from unetcli.metrics import METRIC_NAMES, per_image_metrics, predict_labels
+from unetcli.metrics import METRIC_NAMES, per_image_metrics
+from unetcli.task import Task
 
 
 def with_context(
@@ -150,7 +151,7 @@ def score(
     model: torch.nn.Module,
     loader: DataLoader,
     runtime: Runtime,
-    num_classes: int,
+    task: Task,
     *,
     loss_fn: torch.nn.Module | None = None,
     threshold: float = 0.5,
@@ -179,8 +180,8 @@ def score(
         if loss_fn is not None:
             loss_sum += compute_loss(loss_fn, logits, batch, masks).item() * len(images)
         count += len(images)
-        pred = predict_labels(logits, threshold)
-        for name, values in per_image_metrics(pred, masks, num_classes).items():
+        pred = task.labels(task.probabilities(logits), threshold)
+        for name, values in per_image_metrics(pred, masks, task).items():
             per_image[name].extend(values.tolist())
         indices.extend(batch["index"].tolist())
         keep = [i for i, index in enumerate(batch["index"].tolist()) if index in example_indices]
@@ -204,9 +205,10 @@ def _stack_examples(kept: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tens
         for part in parts:
             if part.shape[-2:] != (height, width):
                 mode = "bilinear" if key == "image" else "nearest"
-                x = part.float() if key == "image" else part[:, None].float()
+                planes = part.ndim == 4  # images, and multilabel masks (N, C, H, W)
+                x = part.float() if planes else part[:, None].float()
                 x = torch.nn.functional.interpolate(x, size=(height, width), mode=mode)
-                part = x if key == "image" else x[:, 0].to(part.dtype)
+                part = x if key == "image" else (x if planes else x[:, 0]).to(part.dtype)
             resized.append(part)
         out[key] = torch.cat(resized)
     return out
