@@ -11,12 +11,14 @@ from unetcli.errors import UnetError
 from unetcli.inference.geometry import Geometry, geometry_of, restore_size, tracked
 from unetcli.inference.options import inference_options, inference_transform
 from unetcli.inference.postprocess import postprocess, remove_small_objects
+from unetcli.task import Task
 
 
 def trained_config(image_size, val_ops):
     return OmegaConf.create(
         {
             "dataset": {
+                "num_classes": 1,
                 "image_size": image_size,
                 "crop_size": None,
                 "mean": [0.5, 0.5, 0.5],
@@ -131,10 +133,15 @@ def test_small_objects_are_removed_per_class():
 
 def test_threshold_and_argmax():
     probs = np.array([[[0.2, 0.6], [0.5, 0.9]]], np.float32)
-    np.testing.assert_array_equal(postprocess(probs, 0.5, 0), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(postprocess(probs, 0.1, 0), [[1, 1], [1, 1]])
+    binary = Task("binary", 1)
+    np.testing.assert_array_equal(postprocess(probs, binary, 0.5, 0), [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(postprocess(probs, binary, 0.1, 0), [[1, 1], [1, 1]])
     multi = np.array([[[0.8, 0.2], [0.3, 0.3]], [[0.1, 0.3], [0.6, 0.1]], [[0.1, 0.5], [0.1, 0.6]]])
-    np.testing.assert_array_equal(postprocess(multi, 0.99, 0), [[0, 2], [1, 2]])
+    three = Task("multiclass", 3)
+    np.testing.assert_array_equal(postprocess(multi, three, 0.99, 0), [[0, 2], [1, 2]])
+    # Multilabel: every plane thresholded on its own, classes may overlap.
+    planes = postprocess(multi, Task("multilabel", 3), 0.45, 0)
+    np.testing.assert_array_equal(planes, [[[1, 0], [0, 0]], [[0, 0], [1, 0]], [[0, 1], [0, 1]]])
 
 
 def test_batch_size_follows_the_dataset_for_whole_images():

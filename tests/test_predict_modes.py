@@ -13,8 +13,10 @@ from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.inference.modes import cover, gaussian_weights, sliding_window, window_starts
 from unetcli.inference.tta import TTA_NAMES, check_tta, with_tta
+from unetcli.task import Task
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
+BINARY = Task("binary", 1)
 
 
 class Recording(nn.Module):
@@ -45,7 +47,7 @@ def local_model() -> nn.Module:
 
 
 def full(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    return cover(model, images, CPU, "full", None, 0.5, 4)
+    return cover(model, images, CPU, "full", None, 0.5, 4, task=BINARY)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ def test_sliding_equals_full_when_windows_do_not_matter(size, window, overlap):
     images = torch.randn(2, 3, *size)
     whole = full(model, images)
     model.shapes.clear()
-    slid = sliding_window(model, images, CPU, window, overlap, batch_size=3)
+    slid = sliding_window(model, images, CPU, window, overlap, batch_size=3, task=BINARY)
     # Many windows of the window size were run, in batches of at most 3.
     assert len(model.shapes) > 2 and all(s[0] <= 3 and s[2:] == window for s in model.shapes)
     torch.testing.assert_close(slid, whole, atol=1e-5, rtol=1e-5)
@@ -67,8 +69,8 @@ def test_sliding_blend_has_no_seams():
     model = local_model()
     images = torch.randn(1, 3, 96, 128)
     whole = full(model, images)
-    blended = sliding_window(model, images, CPU, (32, 32), 0.5, 8)
-    tiled = sliding_window(model, images, CPU, (32, 32), 0.0, 8)  # abutting windows
+    blended = sliding_window(model, images, CPU, (32, 32), 0.5, 8, task=BINARY)
+    tiled = sliding_window(model, images, CPU, (32, 32), 0.0, 8, task=BINARY)  # abutting windows
     seam = (tiled - whole).abs().amax()
     # Without overlap the zero-padded window edges show as seams...
     assert seam > 0.05
@@ -159,10 +161,10 @@ def test_valid_convolution_models_go_to_overlap_tile(monkeypatch):
             return torch.zeros(images.shape[0], 1, *images.shape[-2:])
 
     monkeypatch.setitem(sys.modules, "unetcli.inference.overlap_tile", FakeModule)
-    probs = cover(ValidConvModel(), images, CPU, "sliding", (16, 16), 0.5, 2)
+    probs = cover(ValidConvModel(), images, CPU, "sliding", (16, 16), 0.5, 2, task=BINARY)
     assert calls == [(16, 4)] and probs.shape == (1, 1, 30, 30)
     assert torch.allclose(probs, torch.full_like(probs, 0.5))
 
     monkeypatch.setitem(sys.modules, "unetcli.inference.overlap_tile", None)
     with pytest.raises(UnetError, match="overlap_tile"):
-        cover(ValidConvModel(), images, CPU, "full", None, 0.5, 2)
+        cover(ValidConvModel(), images, CPU, "full", None, 0.5, 2, task=BINARY)

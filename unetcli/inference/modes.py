@@ -16,14 +16,9 @@ import torch.nn.functional as F
 
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
+from unetcli.task import Task
 
 MODES = ("resize", "full", "sliding")
-
-
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Sigmoid for one channel (binary), softmax over classes otherwise, in float32."""
-    logits = logits.float()
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 def model_multiple(model: torch.nn.Module) -> int:
@@ -33,7 +28,9 @@ def model_multiple(model: torch.nn.Module) -> int:
 
 
 @torch.no_grad()
-def run_model(model: torch.nn.Module, images: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+def run_model(
+    model: torch.nn.Module, images: torch.Tensor, runtime: Runtime, *, task: Task
+) -> torch.Tensor:
     """Probabilities of one forward pass, the input padded (reflection) to the model's multiple."""
     height, width = images.shape[-2:]
     multiple = model_multiple(model)
@@ -44,7 +41,7 @@ def run_model(model: torch.nn.Module, images: torch.Tensor, runtime: Runtime) ->
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
     with runtime.autocast():
         logits = model(x)
-    return probabilities(logits[..., :height, :width])
+    return task.probabilities(logits[..., :height, :width])
 
 
 @lru_cache(maxsize=8)
@@ -84,6 +81,8 @@ def sliding_window(
     window: tuple[int, int],
     overlap: float,
     batch_size: int,
+    *,
+    task: Task,
 ) -> torch.Tensor:
     """Gaussian-weighted blend of overlapping windows (N, C, H, W) -> probabilities.
 
@@ -106,7 +105,7 @@ def sliding_window(
         for start in range(0, len(boxes), per_image):
             chunk = boxes[start : start + per_image]
             crops = torch.stack([image[:, y : y + win_h, x : x + win_w] for y, x in chunk])
-            probs = run_model(model, crops, runtime)
+            probs = run_model(model, crops, runtime, task=task)
             if total is None:
                 total = torch.zeros(
                     (n, probs.shape[1], height, width), device=runtime.device, dtype=torch.float32
@@ -118,7 +117,7 @@ def sliding_window(
 
 
 def overlap_tile(
-    model: torch.nn.Module, images: torch.Tensor, runtime: Runtime, tile: int | None
+    model: torch.nn.Module, images: torch.Tensor, runtime: Runtime, tile: int | None, *, task: Task
 ) -> torch.Tensor:
     """Valid-convolution models (`output_margin` > 0): the overlap-tile strategy.
 
@@ -136,7 +135,7 @@ def overlap_tile(
         logits = overlap_tile_predict(
             model, runtime.to_input(images), tile, int(model.output_margin)
         )
-    return probabilities(logits)
+    return task.probabilities(logits)
 
 
 def cover(
@@ -147,17 +146,19 @@ def cover(
     window: tuple[int, int] | None,
     overlap: float,
     batch_size: int,
+    *,
+    task: Task,
 ) -> torch.Tensor:
-    """Probabilities (N, C, H, W) for a batch of transformed images, by `mode`.
+    """Probabilities (N, C, H, W) for a batch of transformed images, by `mode` and `task`.
 
     `resize` and `full` both run the whole (already resized, or original-size)
     input at once; `sliding` blends windows of `window` (height, width).
     """
     if getattr(model, "output_margin", 0) > 0:
         # Sliding mode's window sets the tile; otherwise the model's own (572 for the paper's).
-        return overlap_tile(model, images, runtime, max(window) if window else None)
+        return overlap_tile(model, images, runtime, max(window) if window else None, task=task)
     if mode == "sliding":
         if window is None:
             raise UnetError("internal: sliding mode without a window size")
-        return sliding_window(model, images, runtime, window, overlap, batch_size)
-    return run_model(model, images, runtime)
+        return sliding_window(model, images, runtime, window, overlap, batch_size, task=task)
+    return run_model(model, images, runtime, task=task)

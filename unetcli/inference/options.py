@@ -12,6 +12,7 @@ from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
 from unetcli.inference.modes import MODES
 from unetcli.inference.tta import check_tta
+from unetcli.task import Task
 
 
 def _pair(value, key: str) -> tuple[int, int] | None:
@@ -41,8 +42,13 @@ def resolve_threads(value: object, key: str) -> int:
 
 @dataclass(frozen=True)
 class InferenceOptions:
-    """How to cover images (mode, window), TTA, and how to turn probabilities into labels."""
+    """How to cover images (mode, window), TTA, and how to turn probabilities into labels.
 
+    `task` is the checkpoint's (from its saved dataset config): it turns
+    logits into probabilities and those into labels.
+    """
+
+    task: Task
     mode: str
     tta: tuple[str, ...]
     window: tuple[int, int] | None
@@ -106,6 +112,7 @@ def inference_options(
     if not 0 <= threshold <= 1:
         raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
     return InferenceOptions(
+        task=Task.from_config(dataset),
         mode=mode,
         tta=tuple(check_tta(node.get("tta") or [], f"{key}.tta")),
         window=window,

@@ -137,6 +137,7 @@ def predictions(
             options.window,
             options.overlap,
             options.batch_size,
+            task=options.task,
         )
 
     predict = with_tta(one_pass, options.tta)
