@@ -65,32 +65,51 @@ def check_target(task: Task, logits: torch.Tensor, target: torch.Tensor) -> None
         )
 
 
+def scored_pixels(task: Task, target: torch.Tensor) -> torch.Tensor | None:
+    """1.0 where the target counts, 0.0 where it is ignored; None when every pixel counts.
+
+    Shaped to broadcast against per-channel values: (N, C, H, W) for multilabel
+    planes, (N, 1, H, W) otherwise. None keeps the plain means of the losses
+    (the very numbers torch's own reductions give) when nothing is ignored.
+    """
+    if task.ignore_index is None:
+        return None
+    valid = task.valid(target).float()
+    return valid if task.multilabel else valid.unsqueeze(1)
+
+
 def dense_target(
     task: Task, logits: torch.Tensor, target: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the 0/1 target of each output channel, 1 where scored), both float (N, C|1, H, W).
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the 0/1 target of each output channel as float (N, C, H, W), `scored_pixels`).
 
-    Binary: the mask itself; multiclass: one-hot over the classes; multilabel:
-    the planes. The scored-pixel map has one channel unless the task is multilabel.
+    Binary: the mask itself; multiclass: one-hot over the classes (ignored
+    pixels one-hot as class 0, and not scored); multilabel: the planes.
     """
     check_target(task, logits, target)
-    valid = task.valid(target)
+    scored = scored_pixels(task, target)
     if task.multilabel:
-        return (target == 1).float(), valid.float()
+        return (target == 1).float(), scored
     if task.kind == "binary":
-        return (target == 1).unsqueeze(1).float(), valid.unsqueeze(1).float()
-    labels = torch.where(valid, target, torch.zeros_like(target)).long()
-    hot = F.one_hot(labels, task.num_classes).permute(0, 3, 1, 2).float()
-    return hot, valid.unsqueeze(1).float()
+        return (target == 1).unsqueeze(1).float(), scored
+    hot = F.one_hot(_labels(task, target), task.num_classes).permute(0, 3, 1, 2).float()
+    return hot, scored
+
+
+def _labels(task: Task, target: torch.Tensor) -> torch.Tensor:
+    """Class indices as long, ignored pixels set to 0 (they are not scored)."""
+    if task.ignore_index is None:
+        return target.long()
+    return torch.where(task.valid(target), target, torch.zeros_like(target)).long()
 
 
 def class_labels(
     task: Task, logits: torch.Tensor, target: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels long (N, H, W) with ignored pixels set to 0, valid bool) of a label-map task."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(labels long (N, H, W), ignored pixels set to 0; 1.0 where scored (N, H, W) or None)."""
     check_target(task, logits, target)
-    valid = task.valid(target)
-    return torch.where(valid, target, torch.zeros_like(target)).long(), valid
+    scored = None if task.ignore_index is None else task.valid(target).float()
+    return _labels(task, target), scored
 
 
 def log_probabilities(task: Task, logits: torch.Tensor) -> torch.Tensor:
@@ -101,8 +120,11 @@ def log_probabilities(task: Task, logits: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits, dim=1)
 
 
-def masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum(values * weights) / sum(weights); 0 (still differentiable) when nothing is scored."""
+def masked_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """sum(values * weights) / sum(weights), the plain mean for None; 0 (still
+    differentiable) when nothing is scored."""
+    if weights is None:
+        return values.mean()
     weights = weights.expand_as(values)
     return (values * weights).sum() / weights.sum().clamp(min=1e-12)
 
@@ -111,8 +133,9 @@ def soft_overlap(
     task: Task, logits: torch.Tensor, target: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-channel sums over the scored pixels of the batch: (|P*T|, |P|, |T|)."""
-    hot, valid = dense_target(task, logits, target)
-    probs = task.probabilities(logits) * valid
-    hot = hot * valid
+    hot, scored = dense_target(task, logits, target)
+    probs = task.probabilities(logits)
+    if scored is not None:
+        probs, hot = probs * scored, hot * scored
     dims = (0, 2, 3)
     return (probs * hot).sum(dims), probs.sum(dims), hot.sum(dims)

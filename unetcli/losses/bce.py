@@ -25,11 +25,11 @@ class BCELoss(nn.Module):
         self.pos_weight = pos_weight
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        hot, valid = dense_target(self.task, logits, target)
+        hot, scored = dense_target(self.task, logits, target)
         pos_weight = None
         if self.pos_weight is not None:
             pos_weight = torch.tensor(float(self.pos_weight), device=logits.device)
         loss = F.binary_cross_entropy_with_logits(
             logits.float(), hot, pos_weight=pos_weight, reduction="none"
         )
-        return masked_mean(loss, valid)
+        return masked_mean(loss, scored)

@@ -47,10 +47,10 @@ class CrossEntropyLoss(nn.Module):
         self.class_weights = class_weight_table(task, class_weights, "loss.class_weights")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        labels, valid = class_labels(self.task, logits, target)
+        labels, scored = class_labels(self.task, logits, target)
         nll = -log_probabilities(self.task, logits).gather(1, labels.unsqueeze(1)).squeeze(1)
-        weight = valid.float()
+        weight = scored
         if self.class_weights is not None:
             table = torch.tensor(self.class_weights, dtype=torch.float32, device=logits.device)
-            weight = weight * table[labels]
+            weight = table[labels] if scored is None else table[labels] * scored
         return masked_mean(nll, weight)

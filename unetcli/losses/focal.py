@@ -63,7 +63,7 @@ class FocalLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.task.kind == "multiclass":
             return self._softmax(logits, target)
-        hot, valid = dense_target(self.task, logits, target)
+        hot, scored = dense_target(self.task, logits, target)
         logits = logits.float()
         log_pt = torch.where(hot > 0, F.logsigmoid(logits), F.logsigmoid(-logits))
         loss = -((1 - log_pt.exp()) ** self.gamma) * log_pt
@@ -71,13 +71,13 @@ class FocalLoss(nn.Module):
             fg = torch.tensor(self.alpha, dtype=torch.float32, device=logits.device)
             fg = fg.view(1, -1, 1, 1)
             loss = torch.where(hot > 0, fg, 1 - fg) * loss
-        return masked_mean(loss, valid)
+        return masked_mean(loss, scored)
 
     def _softmax(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        labels, valid = class_labels(self.task, logits, target)
+        labels, scored = class_labels(self.task, logits, target)
         log_pt = log_probabilities(self.task, logits).gather(1, labels.unsqueeze(1)).squeeze(1)
         loss = -((1 - log_pt.exp()) ** self.gamma) * log_pt
         if self.alpha is not None:
             table = torch.tensor(self.alpha, dtype=torch.float32, device=logits.device)
             loss = table[labels] * loss
-        return masked_mean(loss, valid.float())
+        return masked_mean(loss, scored)

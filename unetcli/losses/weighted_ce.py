@@ -69,7 +69,7 @@ class WeightedCrossEntropyLoss(nn.Module):
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
-        labels, valid = class_labels(self.task, logits, target)
+        labels, scored = class_labels(self.task, logits, target)
         if weight is None:
             masks = target.cpu().numpy()
             weight = torch.from_numpy(np.stack([self.weight_map(m) for m in masks]))
@@ -80,4 +80,4 @@ class WeightedCrossEntropyLoss(nn.Module):
                 f"{tuple(labels.shape)}"
             )
         nll = -log_probabilities(self.task, logits).gather(1, labels.unsqueeze(1)).squeeze(1)
-        return masked_mean(weight * nll, valid.float())
+        return masked_mean(weight * nll, scored)
