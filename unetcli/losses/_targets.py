@@ -53,9 +53,13 @@ def check_target(task: Task, logits: torch.Tensor, target: torch.Tensor) -> None
             f"{tuple(target.shape)}. Check dataset.task and dataset.num_classes against the "
             "masks (a multilabel task reads one mask per class: dataset.layout.class_folders)."
         )
-    bad = task.valid(target) & ((target < 0) | (target >= task.label_count))
-    if bool(bad.any()):
-        found = sorted(set(target[bad].unique().tolist()))[:6]
+    scored = target if task.ignore_index is None else target[task.valid(target)]
+    if scored.numel() == 0:
+        return
+    low, high = torch.aminmax(scored)
+    if low < 0 or high >= task.label_count:
+        values = scored.unique()
+        found = values[(values < 0) | (values >= task.label_count)].tolist()[:6]
         ignore = "" if task.ignore_index is None else f" (or {task.ignore_index}, ignored)"
         raise UnetError(
             f"the masks hold values {found}, which are no label of this {task.kind} task with "

@@ -29,7 +29,11 @@ class BCELoss(nn.Module):
         pos_weight = None
         if self.pos_weight is not None:
             pos_weight = torch.tensor(float(self.pos_weight), device=logits.device)
+        # Nothing ignored: torch's own mean (its fused backward), exactly as before ignore_index.
         loss = F.binary_cross_entropy_with_logits(
-            logits.float(), hot, pos_weight=pos_weight, reduction="none"
+            logits.float(),
+            hot,
+            pos_weight=pos_weight,
+            reduction="mean" if scored is None else "none",
         )
-        return masked_mean(loss, scored)
+        return loss if scored is None else masked_mean(loss, scored)
