@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from tests.conftest import REPO
 from unetcli.errors import UnetError
 from unetcli.inference.geometry import Geometry, geometry_of, restore_size, tracked
 from unetcli.inference.options import inference_options, inference_transform
 from unetcli.inference.postprocess import postprocess, remove_small_objects
 from unetcli.task import Task
+
+
+def options_node(keys: dict):
+    """conf/predict.yaml's `predict` node (every key the YAML states) with `keys` set."""
+    return OmegaConf.merge(OmegaConf.load(REPO / "conf" / "predict.yaml").predict, keys)
 
 
 def trained_config(image_size, val_ops):
@@ -106,17 +112,17 @@ def test_restore_size_is_a_plain_resize_without_padding():
 
 def test_mode_auto_and_errors_name_the_key():
     cfg = trained_config([40, 60], [])
-    assert inference_options(OmegaConf.create({"mode": "auto"}), "predict", cfg).mode == "resize"
+    assert inference_options(options_node({"mode": "auto"}), "predict", cfg).mode == "resize"
     no_size = trained_config(None, [])
-    assert inference_options(OmegaConf.create({"mode": "auto"}), "predict", no_size).mode == "full"
+    assert inference_options(options_node({"mode": "auto"}), "predict", no_size).mode == "full"
     with pytest.raises(UnetError, match=r"predict\.mode=resize"):
-        inference_options(OmegaConf.create({"mode": "resize"}), "predict", no_size)
+        inference_options(options_node({"mode": "resize"}), "predict", no_size)
     with pytest.raises(UnetError, match=r"evaluate\.window"):
-        inference_options(OmegaConf.create({"mode": "sliding"}), "evaluate", no_size)
-    sliding = inference_options(OmegaConf.create({"mode": "sliding"}), "predict", cfg)
+        inference_options(options_node({"mode": "sliding"}), "evaluate", no_size)
+    sliding = inference_options(options_node({"mode": "sliding"}), "predict", cfg)
     assert sliding.window == (40, 60)
     with pytest.raises(UnetError, match=r"predict\.mode"):
-        inference_options(OmegaConf.create({"mode": "tiles"}), "predict", cfg)
+        inference_options(options_node({"mode": "tiles"}), "predict", cfg)
 
 
 def test_small_objects_are_removed_per_class():
@@ -147,9 +153,9 @@ def test_threshold_and_argmax():
 def test_batch_size_follows_the_dataset_for_whole_images():
     cfg = trained_config(None, [])
     cfg.dataset.validation_batch_size = 1  # e.g. 1500x1500 tiles validated one at a time
-    whole = inference_options(OmegaConf.create({"batch_size": None}), "predict", cfg)
+    whole = inference_options(options_node({"batch_size": None}), "predict", cfg)
     windows = inference_options(
-        OmegaConf.create({"batch_size": None, "mode": "sliding", "window": 64}), "predict", cfg
+        options_node({"batch_size": None, "mode": "sliding", "window": 64}), "predict", cfg
     )
-    given = inference_options(OmegaConf.create({"batch_size": 3}), "predict", cfg)
+    given = inference_options(options_node({"batch_size": 3}), "predict", cfg)
     assert (whole.batch_size, windows.batch_size, given.batch_size) == (1, 8, 3)
