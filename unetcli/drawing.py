@@ -80,12 +80,17 @@ def ignored(labels: np.ndarray, ignore_index: int | None) -> np.ndarray | None:
 def colour_labels(labels: np.ndarray, ignore_index: int | None = None) -> np.ndarray:
     """Labels (H, W) or planes (C, H, W) as an RGB uint8 picture on black."""
     shape = labels.shape[-2:]
-    total = np.zeros((*shape, 3), np.float32)
-    count = np.zeros(shape, np.float32)
-    for k, region in regions(labels, ignore_index):
-        total[region] += class_colour(k)
-        count[region] += 1
-    out = (total / np.maximum(count, 1)[..., None]).round().astype(np.uint8)
+    if labels.ndim == 2:  # exclusive classes: each pixel takes its class's colour
+        out = np.zeros((*shape, 3), np.uint8)
+        for k, region in regions(labels, ignore_index):
+            out[region] = class_colour(k)
+    else:  # planes may overlap: the mean of the colours present
+        total = np.zeros((*shape, 3), np.float32)
+        count = np.zeros(shape, np.float32)
+        for k, region in regions(labels, ignore_index):
+            total[region] += class_colour(k)
+            count[region] += 1
+        out = (total / np.maximum(count, 1)[..., None]).round().astype(np.uint8)
     skip = ignored(labels, ignore_index)
     if skip is not None:
         out[skip] = IGNORED
