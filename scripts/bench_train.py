@@ -17,6 +17,7 @@ import torch
 from unetcli.hardware import Runtime, cpu_has_bf16, resolve_hardware
 from unetcli.losses import BCEDiceLoss
 from unetcli.models import UNet
+from unetcli.task import Task
 
 
 def images_per_second(runtime: Runtime, args: argparse.Namespace) -> float:
@@ -24,7 +25,7 @@ def images_per_second(runtime: Runtime, args: argparse.Namespace) -> float:
     model = runtime.prepare_model(UNet(3, 1, args.widths))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     scaler = runtime.grad_scaler()
-    loss_fn = BCEDiceLoss()
+    loss_fn = BCEDiceLoss(Task("binary", 1))
     images = torch.randn(args.batch, 3, *args.size)
     masks = (torch.rand(args.batch, *args.size) > 0.5).long().to(runtime.device)
 

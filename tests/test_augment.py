@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from tests.conftest import REPO, only_run_dir, run_unet, tiny_overrides
-from unetcli.augment_preview import PALETTE, overlay
 from unetcli.datasets.torch_dataset import build_transform
+from unetcli.drawing import class_colour, overlay
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "augmentation").glob("*.yaml"))
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
@@ -98,11 +98,11 @@ def test_overlay_tints_and_outlines_the_mask_only():
     mask[5:15, 5:15] = 1
     mask[0:3, 16:20] = 2
     out = overlay(image, mask, alpha=0.5)
-    red = np.asarray(PALETTE[0])
-    assert np.allclose(out[10, 10], 0.5 * 100 + 0.5 * red, atol=1)  # inside: tinted
-    assert np.array_equal(out[5, 8], red)  # on the outline
+    first = np.asarray(class_colour(1))
+    assert np.allclose(out[10, 10], 0.5 * 100 + 0.5 * first, atol=1)  # inside: tinted
+    assert np.array_equal(out[5, 8], first)  # on the outline
     assert (out[0:4, 0:4] == 100).all()  # far from any object: untouched
-    assert np.array_equal(out[0, 18], PALETTE[1])  # class 2 in its own colour
+    assert np.array_equal(out[0, 18], class_colour(2))  # class 2 in its own colour
 
 
 @pytest.mark.slow
@@ -121,8 +121,8 @@ def test_augment_command_writes_the_preview_grid(tmp_path):
     grid = cv2.imread(str(png))
     gap = 4
     assert grid.shape == (3 * 48 + 2 * gap, 3 * 64 + 2 * gap, 3)
-    # The overlay colour is there: some pixels of the outline are pure palette red (BGR).
-    assert (grid == np.asarray(PALETTE[0][::-1])).all(-1).sum() > 20
+    # The overlay colour is there: some pixels of the outline are class 1's colour (BGR).
+    assert (grid == np.asarray(class_colour(1)[::-1])).all(-1).sum() > 20
     # augment.output names the file (checked in-process: same code, no second start-up).
     from unetcli.commands.augment import run
 

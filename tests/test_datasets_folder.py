@@ -139,3 +139,17 @@ def test_own_yaml_in_own_config_dir_trains(tmp_path):
         cwd=tmp_path,
     )
     assert f"train: 7 images, validation: 3 images ({data})" in proc.stdout
+
+
+def test_ignore_index_survives_binary_decoding_and_the_check(tmp_path):
+    stored = BLOB.copy()
+    stored[7, :] = 255  # a row nobody labelled
+    root, mask = _one_mask(tmp_path, stored)
+    layout = FolderLayout(root, ignore_index=255)
+    decoded = layout.read_mask(mask)
+    assert (decoded[7] == 255).all()  # not turned into foreground
+    np.testing.assert_array_equal(decoded[:7], BLOB[:7])
+    layout.check(layout.labelled_samples())
+    classes = FolderLayout(root, num_classes=2, ignore_index=255)
+    classes.check(classes.labelled_samples())  # 255 is not "outside 0..1" when ignored
+    np.testing.assert_array_equal(classes.read_mask(mask), stored)

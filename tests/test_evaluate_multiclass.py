@@ -24,6 +24,7 @@ from unetcli.checkpoints import save_checkpoint
 from unetcli.commands import evaluate, predict
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
+from unetcli.models import SegmentationModel
 from unetcli.rle import rle_decode
 
 COLOURS = np.array([[40, 40, 40], [200, 60, 60], [60, 200, 60]], np.float32)
@@ -52,11 +53,11 @@ class ColourLayout(Layout):
         return None if raw.max() <= 2 else f"values up to {raw.max()} (expected 0..2)"
 
 
-class ColourClassifier(nn.Module):
+class ColourClassifier(SegmentationModel):
     """Class logits = -(distance to each class colour)^2, as one 1x1 convolution."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(in_channels=3, num_classes=3)
         self.conv = nn.Conv2d(3, 3, 1)
         centres = (torch.from_numpy(COLOURS) / 255 - 0.5) / 0.25  # normalised colours
         with torch.no_grad():

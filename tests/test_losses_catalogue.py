@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
+from unetcli.errors import UnetError
 from unetcli.losses import (
     BCEDiceLoss,
     BCELoss,
@@ -26,37 +27,52 @@ from unetcli.losses import (
     unet_weight_map,
 )
 from unetcli.losses.weight_map import class_weight_map
+from unetcli.task import Task
 
 LOSS_FILES = sorted((REPO / "conf" / "loss").glob("*.yaml"))
 
 
-def target_pair(classes: int) -> torch.Tensor:
-    """Two 12x12 masks with a few objects; class indices 0..classes-1 (binary: 0/1)."""
+BINARY = Task("binary", 1)
+TASKS = [BINARY, Task("multiclass", 3), Task("multilabel", 3)]
+
+
+def target_pair(task: Task) -> torch.Tensor:
+    """Two 12x12 masks with a few objects: class indices (binary: 0/1), or overlapping planes."""
     target = torch.zeros(2, 12, 12, dtype=torch.long)
     target[0, 2:7, 3:9] = 1
     target[1, 6:11, 1:5] = 1
-    if classes > 2:
-        target[0, 8:11, 8:12] = 2
-        target[1, 1:4, 7:11] = classes - 1
-    return target
+    if task.kind == "binary":
+        return target
+    target[0, 8:11, 8:12] = 2
+    target[1, 1:4, 7:11] = 2
+    if task.kind == "multiclass":
+        return target
+    planes = F.one_hot(target, 3).permute(0, 3, 1, 2).clone()
+    planes[:, 2, 4:9, 2:8] = 1  # class 3 overlaps the others
+    return planes
 
 
-def logits_for(target: torch.Tensor, channels: int, strength: float) -> torch.Tensor:
+def logits_for(target: torch.Tensor, task: Task, strength: float) -> torch.Tensor:
     """Logits that predict `target` with confidence `strength` (negative: predict it wrong)."""
-    if channels == 1:
-        return ((target > 0).float() * 2 - 1).unsqueeze(1) * strength
-    onehot = F.one_hot(target, channels).permute(0, 3, 1, 2).float()
+    if task.kind == "binary":
+        return (target.float() * 2 - 1).unsqueeze(1) * strength
+    if task.kind == "multilabel":
+        return (target.float() * 2 - 1) * strength
+    onehot = F.one_hot(target, task.num_classes).permute(0, 3, 1, 2).float()
     return (onehot * 2 - 1) * strength
 
 
 @pytest.mark.parametrize("path", LOSS_FILES, ids=lambda p: p.stem)
-@pytest.mark.parametrize("channels", [1, 3])
-def test_each_loss_is_minimal_when_perfect_larger_when_worse_with_finite_gradients(path, channels):
-    loss_fn = instantiate(OmegaConf.load(path))
-    target = target_pair(max(channels, 2))
-    perfect = loss_fn(logits_for(target, channels, 12.0), target).item()
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.kind)
+def test_each_loss_is_minimal_when_perfect_larger_when_worse_with_finite_gradients(path, task):
+    if task.multilabel and path.stem in ("ce", "weighted_ce"):
+        pytest.skip("refuses multilabel tasks (tests/test_losses.py)")
+    loss_fn = instantiate(OmegaConf.load(path), task=task)
+    target = target_pair(task)
+    channels = task.num_classes
+    perfect = loss_fn(logits_for(target, task, 12.0), target).item()
     uncertain = loss_fn(torch.zeros(2, channels, 12, 12), target).item()
-    wrong = loss_fn(logits_for(target, channels, -3.0), target).item()
+    wrong = loss_fn(logits_for(target, task, -3.0), target).item()
     assert perfect < 0.02, f"{path.stem}: {perfect}"
     assert perfect < uncertain < wrong, (perfect, uncertain, wrong)
     torch.manual_seed(0)
@@ -75,7 +91,7 @@ P = torch.sigmoid(LOGITS)[0, 0]  # probabilities of the foreground
 def test_bce_pos_weight_and_multiclass_one_vs_rest():
     t = TARGET[0].float()
     expected = -(3.0 * t * P.log() + (1 - t) * (1 - P).log()).mean()
-    assert BCELoss(pos_weight=3.0)(LOGITS, TARGET).item() == pytest.approx(
+    assert BCELoss(BINARY, pos_weight=3.0)(LOGITS, TARGET).item() == pytest.approx(
         expected.item(), rel=1e-6
     )
     logits = torch.randn(1, 3, 2, 2)
@@ -83,12 +99,15 @@ def test_bce_pos_weight_and_multiclass_one_vs_rest():
     onehot = F.one_hot(target, 3).permute(0, 3, 1, 2).float()
     p = torch.sigmoid(logits)
     expected = -(onehot * p.log() + (1 - onehot) * (1 - p).log()).mean()
-    assert BCELoss()(logits, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert BCELoss(Task("multiclass", 3))(logits, target).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
 
 
 def test_bce_dice_weights_are_configurable():
-    combo = BCEDiceLoss(bce_weight=0.25, dice_weight=3.0, smooth=0.5, pos_weight=2.0)
-    expected = 0.25 * BCELoss(2.0)(LOGITS, TARGET) + 3.0 * SoftDiceLoss(0.5)(LOGITS, TARGET)
+    combo = BCEDiceLoss(BINARY, bce_weight=0.25, dice_weight=3.0, smooth=0.5, pos_weight=2.0)
+    bce, dice = BCELoss(BINARY, 2.0), SoftDiceLoss(BINARY, 0.5)
+    expected = 0.25 * bce(LOGITS, TARGET) + 3.0 * dice(LOGITS, TARGET)
     assert combo(LOGITS, TARGET).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -97,12 +116,13 @@ def test_ce_is_mean_negative_log_likelihood_with_class_weights():
     target = torch.tensor([[[0, 2]]])
     p = torch.softmax(logits, 1)[0, :, 0]
     nll = [-math.log(p[0, 0]), -math.log(p[2, 1])]
-    assert CrossEntropyLoss()(logits, target).item() == pytest.approx(sum(nll) / 2, rel=1e-6)
-    weighted = CrossEntropyLoss([1.0, 1.0, 4.0])(logits, target).item()
+    three = Task("multiclass", 3)
+    assert CrossEntropyLoss(three)(logits, target).item() == pytest.approx(sum(nll) / 2, rel=1e-6)
+    weighted = CrossEntropyLoss(three, [1.0, 1.0, 4.0])(logits, target).item()
     assert weighted == pytest.approx((nll[0] + 4 * nll[1]) / 5, rel=1e-6)
     # One channel: cross-entropy over (background, foreground) is the binary cross-entropy.
-    assert CrossEntropyLoss()(LOGITS, TARGET).item() == pytest.approx(
-        BCELoss()(LOGITS, TARGET).item()
+    assert CrossEntropyLoss(BINARY)(LOGITS, TARGET).item() == pytest.approx(
+        BCELoss(BINARY)(LOGITS, TARGET).item()
     )
 
 
@@ -111,11 +131,11 @@ def test_focal_loss_formula_and_gamma_zero_is_cross_entropy():
     pt = torch.where(t == 1, P, 1 - P)
     alpha_t = torch.where(t == 1, 0.25, 0.75)
     expected = (-alpha_t * (1 - pt) ** 2 * pt.log()).mean()
-    got = FocalLoss(gamma=2.0, alpha=0.25)(LOGITS, TARGET).item()
+    got = FocalLoss(BINARY, gamma=2.0, alpha=0.25)(LOGITS, TARGET).item()
     assert got == pytest.approx(expected.item(), rel=1e-6)
     logits = torch.randn(2, 4, 5, 5)
     target = torch.randint(0, 4, (2, 5, 5))
-    assert FocalLoss(gamma=0.0)(logits, target).item() == pytest.approx(
+    assert FocalLoss(Task("multiclass", 4), gamma=0.0)(logits, target).item() == pytest.approx(
         F.cross_entropy(logits, target).item(), rel=1e-5
     )
 
@@ -125,7 +145,9 @@ def test_soft_jaccard_formula():
     inter = (P * t).sum()
     union = P.sum() + t.sum() - inter
     expected = 1 - (inter + 1.0) / (union + 1.0)
-    assert SoftJaccardLoss(1.0)(LOGITS, TARGET).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert SoftJaccardLoss(BINARY, 1.0)(LOGITS, TARGET).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
 
 
 def hard_iou_loss(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -143,13 +165,13 @@ def test_lovasz_hinge_equals_one_minus_iou_for_unit_errors():
     sign = np.where(truth, 1.0, -1.0)
     logits = np.where(wrong, 0.0, sign)
     pred = np.where(wrong, ~truth, truth)
-    loss = LovaszLoss()(
+    loss = LovaszLoss(BINARY)(
         torch.tensor(logits).view(1, 1, 6, 7).float(), torch.tensor(truth).view(1, 6, 7).long()
     )
     assert loss.item() == pytest.approx(hard_iou_loss(pred, truth), rel=1e-6)
     # Scaling all errors by t scales the loss by t (positive homogeneity of the extension).
     half = np.where(wrong, 0.5 * sign, sign)
-    scaled = LovaszLoss()(
+    scaled = LovaszLoss(BINARY)(
         torch.tensor(half).view(1, 1, 6, 7).float(), torch.tensor(truth).view(1, 6, 7).long()
     )
     assert scaled.item() == pytest.approx(0.5 * hard_iou_loss(pred, truth), rel=1e-6)
@@ -162,7 +184,7 @@ def test_lovasz_softmax_approaches_mean_iou_loss_of_confident_predictions():
     pred[0, :2] = (truth[0, :2] + 1) % 3
     logits = F.one_hot(torch.tensor(pred), 3).permute(0, 3, 1, 2).float() * 30
     expected = np.mean([hard_iou_loss(pred == c, truth == c) for c in range(3)])
-    got = LovaszLoss(per_image=False)(logits, torch.tensor(truth)).item()
+    got = LovaszLoss(Task("multiclass", 3), per_image=False)(logits, torch.tensor(truth)).item()
     assert got == pytest.approx(expected, abs=1e-4)
 
 
@@ -171,10 +193,11 @@ def test_weighted_ce_is_the_weight_map_times_the_pixel_nll():
     target = torch.randint(0, 3, (1, 4, 5))
     weight = torch.rand(1, 4, 5) * 5
     nll = F.cross_entropy(logits, target, reduction="none")
-    loss = WeightedCrossEntropyLoss()(logits, target, weight)
+    three = Task("multiclass", 3)
+    loss = WeightedCrossEntropyLoss(three)(logits, target, weight)
     assert loss.item() == pytest.approx((weight * nll).mean().item(), rel=1e-6)
     # Without a map it computes the paper's map from the mask itself.
-    fn = WeightedCrossEntropyLoss()
+    fn = WeightedCrossEntropyLoss(three)
     own = torch.from_numpy(fn.weight_map(target[0].numpy().astype(np.uint8)))[None]
     assert fn(logits, target).item() == pytest.approx(fn(logits, target, own).item(), rel=1e-6)
 
@@ -260,3 +283,26 @@ def test_weight_map_cache_computes_once_per_mask_at_the_training_size():
     assert len(cache) == 1
     cache(8, mask)
     assert len(calls) == 2
+
+
+def test_multilabel_losses_are_their_binary_selves_on_each_plane():
+    torch.manual_seed(3)
+    task = Task("multilabel", 2)
+    logits = torch.randn(2, 2, 6, 7)
+    target = (torch.rand(2, 2, 6, 7) > 0.6).long()
+    planes = [(logits[:, c : c + 1], target[:, c]) for c in range(2)]
+
+    def per_plane(make) -> float:
+        return float(np.mean([make(BINARY)(x, t).item() for x, t in planes]))
+
+    # Focal with gamma 0 is BCE; a plane-wise alpha weighs each plane's foreground.
+    assert FocalLoss(task, gamma=0.0)(logits, target).item() == pytest.approx(
+        BCELoss(task)(logits, target).item(), rel=1e-5
+    )
+    assert FocalLoss(task, alpha=[0.25, 0.25])(logits, target).item() == pytest.approx(
+        per_plane(lambda t: FocalLoss(t, alpha=0.25)), rel=1e-5
+    )
+    for make in (LovaszLoss, BCELoss):
+        assert make(task)(logits, target).item() == pytest.approx(per_plane(make), rel=1e-5)
+    with pytest.raises(UnetError, match="loss.alpha has 3 values.*2 values"):
+        FocalLoss(task, alpha=[0.1, 0.2, 0.3])

@@ -7,16 +7,24 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from tests.conftest import REPO
 from unetcli.errors import UnetError
 from unetcli.inference.geometry import Geometry, geometry_of, restore_size, tracked
 from unetcli.inference.options import inference_options, inference_transform
 from unetcli.inference.postprocess import postprocess, remove_small_objects
+from unetcli.task import Task
+
+
+def options_node(keys: dict):
+    """conf/predict.yaml's `predict` node (every key the YAML states) with `keys` set."""
+    return OmegaConf.merge(OmegaConf.load(REPO / "conf" / "predict.yaml").predict, keys)
 
 
 def trained_config(image_size, val_ops):
     return OmegaConf.create(
         {
             "dataset": {
+                "num_classes": 1,
                 "image_size": image_size,
                 "crop_size": None,
                 "mean": [0.5, 0.5, 0.5],
@@ -104,17 +112,17 @@ def test_restore_size_is_a_plain_resize_without_padding():
 
 def test_mode_auto_and_errors_name_the_key():
     cfg = trained_config([40, 60], [])
-    assert inference_options(OmegaConf.create({"mode": "auto"}), "predict", cfg).mode == "resize"
+    assert inference_options(options_node({"mode": "auto"}), "predict", cfg).mode == "resize"
     no_size = trained_config(None, [])
-    assert inference_options(OmegaConf.create({"mode": "auto"}), "predict", no_size).mode == "full"
+    assert inference_options(options_node({"mode": "auto"}), "predict", no_size).mode == "full"
     with pytest.raises(UnetError, match=r"predict\.mode=resize"):
-        inference_options(OmegaConf.create({"mode": "resize"}), "predict", no_size)
+        inference_options(options_node({"mode": "resize"}), "predict", no_size)
     with pytest.raises(UnetError, match=r"evaluate\.window"):
-        inference_options(OmegaConf.create({"mode": "sliding"}), "evaluate", no_size)
-    sliding = inference_options(OmegaConf.create({"mode": "sliding"}), "predict", cfg)
+        inference_options(options_node({"mode": "sliding"}), "evaluate", no_size)
+    sliding = inference_options(options_node({"mode": "sliding"}), "predict", cfg)
     assert sliding.window == (40, 60)
     with pytest.raises(UnetError, match=r"predict\.mode"):
-        inference_options(OmegaConf.create({"mode": "tiles"}), "predict", cfg)
+        inference_options(options_node({"mode": "tiles"}), "predict", cfg)
 
 
 def test_small_objects_are_removed_per_class():
@@ -131,18 +139,23 @@ def test_small_objects_are_removed_per_class():
 
 def test_threshold_and_argmax():
     probs = np.array([[[0.2, 0.6], [0.5, 0.9]]], np.float32)
-    np.testing.assert_array_equal(postprocess(probs, 0.5, 0), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(postprocess(probs, 0.1, 0), [[1, 1], [1, 1]])
+    binary = Task("binary", 1)
+    np.testing.assert_array_equal(postprocess(probs, binary, 0.5, 0), [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(postprocess(probs, binary, 0.1, 0), [[1, 1], [1, 1]])
     multi = np.array([[[0.8, 0.2], [0.3, 0.3]], [[0.1, 0.3], [0.6, 0.1]], [[0.1, 0.5], [0.1, 0.6]]])
-    np.testing.assert_array_equal(postprocess(multi, 0.99, 0), [[0, 2], [1, 2]])
+    three = Task("multiclass", 3)
+    np.testing.assert_array_equal(postprocess(multi, three, 0.99, 0), [[0, 2], [1, 2]])
+    # Multilabel: every plane thresholded on its own, classes may overlap.
+    planes = postprocess(multi, Task("multilabel", 3), 0.45, 0)
+    np.testing.assert_array_equal(planes, [[[1, 0], [0, 0]], [[0, 0], [1, 0]], [[0, 1], [0, 1]]])
 
 
 def test_batch_size_follows_the_dataset_for_whole_images():
     cfg = trained_config(None, [])
     cfg.dataset.validation_batch_size = 1  # e.g. 1500x1500 tiles validated one at a time
-    whole = inference_options(OmegaConf.create({"batch_size": None}), "predict", cfg)
+    whole = inference_options(options_node({"batch_size": None}), "predict", cfg)
     windows = inference_options(
-        OmegaConf.create({"batch_size": None, "mode": "sliding", "window": 64}), "predict", cfg
+        options_node({"batch_size": None, "mode": "sliding", "window": 64}), "predict", cfg
     )
-    given = inference_options(OmegaConf.create({"batch_size": 3}), "predict", cfg)
+    given = inference_options(options_node({"batch_size": 3}), "predict", cfg)
     assert (whole.batch_size, windows.batch_size, given.batch_size) == (1, 8, 3)

@@ -12,9 +12,11 @@ from unetcli.hardware import Runtime
 from unetcli.inference.modes import Cover, cover, gaussian_weights, sliding_window, window_starts
 from unetcli.inference.tta import TTA_NAMES, check_tta, with_tta
 from unetcli.models import SegmentationModel
+from unetcli.task import Task
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
-FULL = Cover("full", None, 0.5, 4)
+BINARY = Task("binary", 1)
+FULL = Cover("full", None, 0.5, 4, BINARY)
 
 
 class Recording(SegmentationModel):
@@ -59,7 +61,7 @@ def test_sliding_equals_full_when_windows_do_not_matter(size, window, overlap):
     images = torch.randn(2, 3, *size)
     whole = full(model, images)
     model.shapes.clear()
-    slid = sliding_window(model, images, CPU, window, overlap, batch_size=3)
+    slid = sliding_window(model, images, CPU, Cover("sliding", window, overlap, 3, BINARY))
     # Many windows of the window size were run, in batches of at most 3.
     assert len(model.shapes) > 2 and all(s[0] <= 3 and s[2:] == window for s in model.shapes)
     torch.testing.assert_close(slid, whole, atol=1e-5, rtol=1e-5)
@@ -69,8 +71,10 @@ def test_sliding_blend_has_no_seams():
     model = local_model()
     images = torch.randn(1, 3, 96, 128)
     whole = full(model, images)
-    blended = sliding_window(model, images, CPU, (32, 32), 0.5, 8)
-    tiled = sliding_window(model, images, CPU, (32, 32), 0.0, 8)  # abutting windows
+    blended = sliding_window(model, images, CPU, Cover("sliding", (32, 32), 0.5, 8, BINARY))
+    tiled = sliding_window(
+        model, images, CPU, Cover("sliding", (32, 32), 0.0, 8, BINARY)
+    )  # abutting windows
     seam = (tiled - whole).abs().amax()
     # Without overlap the zero-padded window edges show as seams...
     assert seam > 0.05
@@ -172,7 +176,7 @@ class ValidConvModel(SegmentationModel):
 
 @pytest.mark.parametrize(
     ("options", "tile"),
-    [(Cover("sliding", (16, 10), 0.5, 2), 16), (Cover("full", None, 0.5, 2), 12)],
+    [(Cover("sliding", (16, 10), 0.5, 2, BINARY), 16), (Cover("full", None, 0.5, 2, BINARY), 12)],
 )
 def test_valid_convolution_models_go_to_overlap_tile(options, tile):
     images = torch.randn(2, 3, 30, 23)

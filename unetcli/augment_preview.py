@@ -2,61 +2,24 @@
 
 The write-ups look at augmented samples by eye before training; a mask that
 no longer sits on its object, or a colour shift that makes the object vanish,
-is obvious in such a grid and invisible in a loss curve.
+is obvious in such a grid and invisible in a loss curve. Masks are drawn
+with unetcli.drawing, in the class colours every command uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import albumentations as A
 import cv2
 import numpy as np
 
 from unetcli.datasets.base import Layout, Sample
+from unetcli.datasets.torch_dataset import transform_pair
+from unetcli.drawing import denormalise, overlay
 
-#: Overlay colours (RGB) of classes 1, 2, ...; class 0 (background) is left uncoloured.
-PALETTE = [
-    (255, 40, 40),
-    (40, 120, 255),
-    (40, 220, 60),
-    (255, 200, 0),
-    (200, 60, 255),
-    (0, 220, 220),
-    (255, 120, 0),
-    (150, 150, 150),
-]
-
-
-def denormalise(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """A normalised (H, W, C) float image back to uint8 RGB (grey images become three channels)."""
-    out = image * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
-    out = np.clip(out * 255, 0, 255).astype(np.uint8)
-    if out.ndim == 2:
-        out = out[..., None]
-    if out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
-    return out
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.4) -> np.ndarray:
-    """The uint8 RGB image with each foreground class tinted and outlined in its colour."""
-    out = image.astype(np.float32)
-    outlines = []
-    for value in np.unique(mask):
-        if value == 0:
-            continue
-        colour = np.asarray(PALETTE[(int(value) - 1) % len(PALETTE)], np.float32)
-        region = mask == value
-        out[region] = (1 - alpha) * out[region] + alpha * colour
-        contours, _ = cv2.findContours(
-            region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
-        )
-        outlines.append((contours, tuple(int(c) for c in colour)))
-    out = np.clip(out, 0, 255).astype(np.uint8)
-    for contours, colour in outlines:
-        cv2.drawContours(out, contours, -1, colour, 1)
-    return out
+GAP = 4  # pixels between cells
 
 
 def _cell(picture: np.ndarray, height: int, width: int, label: str) -> np.ndarray:
@@ -79,40 +42,49 @@ def _cell(picture: np.ndarray, height: int, width: int, label: str) -> np.ndarra
     return cell
 
 
-def preview_grid(
-    layout: Layout,
-    samples: Sequence[Sample],
-    train_transform: A.Compose,
-    val_transform: A.Compose,
-    mean: Sequence[float],
-    std: Sequence[float],
-    variants: int = 4,
-    alpha: float = 0.4,
-) -> np.ndarray:
-    """An RGB uint8 grid: one row per sample, its un-augmented view then `variants` augmented ones.
+@dataclass(frozen=True)
+class Preview:
+    """How to show samples: the two pipelines, the normalisation to undo, and the drawing.
 
-    Each picture is what the model receives (after resize, crop and
-    augmentation, before normalisation) with the mask it is trained against
-    drawn on top. Pictures of different sizes (crops) are centred in equal cells.
+    `val` gives each row's un-augmented view, `train` its `variants`
+    augmented ones; `alpha` is the strength of the mask tint.
     """
-    rows: list[list[tuple[np.ndarray, str]]] = []
-    for sample in samples:
+
+    train: A.Compose
+    val: A.Compose
+    mean: Sequence[float]
+    std: Sequence[float]
+    variants: int = 4
+    alpha: float = 0.4
+    ignore_index: int | None = None
+
+    def row(self, layout: Layout, sample: Sample) -> list[tuple[np.ndarray, str]]:
+        """(picture, label) of the un-augmented view and each augmented one."""
         image = layout.read_image(sample.image)
         mask = layout.read_mask(sample.mask)
         row = []
-        for k in range(variants + 1):
-            transform = val_transform if k == 0 else train_transform
-            out = transform(image=image, mask=mask)
-            picture = overlay(denormalise(out["image"], mean, std), out["mask"], alpha)
-            row.append((picture, "original" if k == 0 else f"augmented {k}"))
-        rows.append(row)
-    height = max(p.shape[0] for row in rows for p, _ in row)
-    width = max(p.shape[1] for row in rows for p, _ in row)
-    gap = 4
-    lines = []
-    for row in rows:
-        cells = [_cell(p, height, width, label) for p, label in row]
-        spaced = [c for cell in cells for c in (cell, np.zeros((height, gap, 3), np.uint8))]
-        lines.append(np.concatenate(spaced[:-1], axis=1))
-        lines.append(np.zeros((gap, lines[-1].shape[1], 3), np.uint8))
-    return np.concatenate(lines[:-1], axis=0)
+        for k in range(self.variants + 1):
+            transform = self.val if k == 0 else self.train
+            out_image, out_mask, _ = transform_pair(transform, image, mask)
+            picture = denormalise(out_image, self.mean, self.std)
+            drawn = overlay(picture, out_mask, alpha=self.alpha, ignore_index=self.ignore_index)
+            row.append((drawn, "original" if k == 0 else f"augmented {k}"))
+        return row
+
+    def grid(self, layout: Layout, samples: Sequence[Sample]) -> np.ndarray:
+        """An RGB uint8 grid: one row per sample, its un-augmented view then the variants.
+
+        Each picture is what the model receives (after resize, crop and
+        augmentation, before normalisation) with the mask it is trained against
+        drawn on top. Pictures of different sizes (crops) are centred in equal cells.
+        """
+        rows = [self.row(layout, sample) for sample in samples]
+        height = max(p.shape[0] for row in rows for p, _ in row)
+        width = max(p.shape[1] for row in rows for p, _ in row)
+        lines = []
+        for row in rows:
+            cells = [_cell(p, height, width, label) for p, label in row]
+            spaced = [c for cell in cells for c in (cell, np.zeros((height, GAP, 3), np.uint8))]
+            lines.append(np.concatenate(spaced[:-1], axis=1))
+            lines.append(np.zeros((GAP, lines[-1].shape[1], 3), np.uint8))
+        return np.concatenate(lines[:-1], axis=0)

@@ -10,12 +10,13 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from unetcli.augment_preview import preview_grid
+from unetcli.augment_preview import Preview
 from unetcli.build import build_layout
 from unetcli.config_dir import config_dir
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
 from unetcli.summary import print_summary
+from unetcli.task import Task
 
 
 def run(cfg: DictConfig) -> Path:
@@ -37,16 +38,16 @@ def run(cfg: DictConfig) -> Path:
     picks = sorted(rng.choice(len(pool), min(int(opts.images), len(pool)), replace=False))
     train_transform = build_transform(cfg.dataset, cfg.augmentation, "train")
     train_transform.set_random_seed(int(cfg.seed))
-    grid = preview_grid(
-        layout,
-        [pool[i] for i in picks],
+    preview = Preview(
         train_transform,
         build_transform(cfg.dataset, cfg.augmentation, "val"),
         list(cfg.dataset.mean),
         list(cfg.dataset.std),
         variants=int(opts.variants),
         alpha=float(opts.alpha),
+        ignore_index=Task.from_config(cfg.dataset).ignore_index,
     )
+    grid = preview.grid(layout, [pool[i] for i in picks])
     path = Path(opts.output) if opts.output else Path(cfg.paths.run_dir) / "augmentations.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")

@@ -21,19 +21,25 @@ from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Sample
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.errors import UnetError, user_errors
-from unetcli.evaluation.report import EvaluationReport, class_names, score_image
+from unetcli.evaluation.report import EvaluationReport, ImageResult, Scorer, class_names
 from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
 from unetcli.evaluation.sweep import check_thresholds
-from unetcli.hardware import resolve_hardware
+from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
-from unetcli.inference.options import inference_options, inference_transform, resolve_threads
+from unetcli.inference.options import (
+    InferenceOptions,
+    inference_options,
+    inference_transform,
+    resolve_threads,
+)
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
-from unetcli.inference.restore import restore
+from unetcli.inference.restore import Restored, restore
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
+from unetcli.task import Task
 
 
 def _samples(restored, split: str, seed: int) -> list[Sample]:
@@ -80,6 +86,66 @@ def _summary(title: str, report: dict, run_dir: Path, extra: list[tuple[str, str
     print_summary(title, rows)
 
 
+def _inference_meta(options: InferenceOptions) -> dict:
+    return {
+        "mode": options.mode,
+        "tta": list(options.tta),
+        "window": list(options.window) if options.window else None,
+        "overlap": options.overlap,
+        "min_object_size": options.min_object_size,
+    }
+
+
+def _score_all(
+    restored: Restored,
+    runtime: Runtime,
+    samples: list[Sample],
+    options: InferenceOptions,
+    report: EvaluationReport,
+    progress: bool,
+) -> None:
+    """Predict every sample as `unet predict` would and add its scores to the report, in order."""
+    scorer = Scorer(
+        options.task, report.sweep.thresholds if report.sweep else (), options.min_object_size
+    )
+    dataset = InferenceDataset(
+        restored.layout,
+        samples,
+        inference_transform(restored.config, options.mode),
+        with_masks=True,
+    )
+    loader = make_loader(dataset, 1 if options.mode == "sliding" else options.batch_size, runtime)
+    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
+
+    def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> ImageResult:
+        sample = samples[index]
+        full = restore_size(probs, Geometry.from_tuple(geometry))
+        pred = postprocess(full, options.task, options.threshold, options.min_object_size)
+        truth = mask.numpy()
+        if truth.shape[-2:] != pred.shape[-2:]:
+            raise UnetError(
+                f"mask {sample.mask} is {truth.shape[-1]}x{truth.shape[-2]} but its image "
+                f"{sample.image} is {pred.shape[-1]}x{pred.shape[-2]}; masks must match their "
+                "images"
+            )
+        return scorer(index, sample.name, pred, truth, full)
+
+    pending = 2 * options.batch_size + 2 * options.threads
+    try:
+        with OrderedWork(work, report.add, options.threads, pending) as pool:
+            for item, probs in predictions(
+                restored.model,
+                loader,
+                runtime,
+                options,
+                desc="evaluate",
+                progress=progress,
+            ):
+                pool.submit(int(item["index"]), item["geometry"], probs, item["mask"])
+    finally:
+        report.close()
+
+
 def run_checkpoint(cfg: DictConfig) -> dict:
     started = time.time()
     run_dir = Path(cfg.paths.run_dir)
@@ -91,65 +157,17 @@ def run_checkpoint(cfg: DictConfig) -> dict:
     samples = _samples(restored, split, int(trained.seed))
     restored.layout.check(samples)
     options = inference_options(ev, "evaluate", trained)
-    num_classes = int(trained.dataset.num_classes)
+    task = options.task
     thresholds = check_thresholds(ev.thresholds, "evaluate.thresholds") if ev.sweep else []
-    report = EvaluationReport(
-        run_dir, num_classes, class_names(trained.dataset, num_classes), thresholds, int(ev.worst)
-    )
-    dataset = InferenceDataset(
-        restored.layout, samples, inference_transform(trained, options.mode), with_masks=True
-    )
-    loader_batch = 1 if options.mode == "sliding" else options.batch_size
-    loader = make_loader(dataset, loader_batch, runtime)
-    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
+    names = class_names(trained.dataset, task)
+    report = EvaluationReport(run_dir, task, names, thresholds, int(ev.worst))
     print(
         f"evaluate: {split} split, {len(samples)} images of {restored.layout.root}; "
-        f"{options.describe()}, threshold {options.threshold:g}; {runtime.describe()}"
+        f"{task.kind} task; {options.describe()}, threshold {options.threshold:g}; "
+        f"{runtime.describe()}"
     )
-
-    def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> object:
-        sample = samples[index]
-        full = restore_size(probs, Geometry.from_tuple(geometry))
-        pred = postprocess(full, options.threshold, options.min_object_size)
-        truth = mask.numpy()
-        if truth.shape != pred.shape:
-            raise UnetError(
-                f"mask {sample.mask} is {truth.shape[1]}x{truth.shape[0]} but its image "
-                f"{sample.image} is {pred.shape[1]}x{pred.shape[0]}; masks must match their images"
-            )
-        return score_image(
-            index,
-            sample.name,
-            pred,
-            truth,
-            num_classes,
-            prob=full[0] if num_classes == 1 else None,
-            thresholds=thresholds,
-            min_size=options.min_object_size,
-        )
-
-    pending = 2 * options.batch_size + 2 * options.threads
-    try:
-        with OrderedWork(work, report.add, options.threads, pending) as pool:
-            for item, probs in predictions(
-                restored.model,
-                loader,
-                runtime,
-                options,
-                desc="evaluate",
-                progress=bool(ev.progress),
-                total=len(dataset),
-            ):
-                pool.submit(int(item["index"]), item["geometry"], probs, item["mask"])
-    finally:
-        report.close()
-    inference = {
-        "mode": options.mode,
-        "tta": list(options.tta),
-        "window": list(options.window) if options.window else None,
-        "overlap": options.overlap,
-        "min_object_size": options.min_object_size,
-    }
+    _score_all(restored, runtime, samples, options, report, bool(ev.progress))
+    inference = _inference_meta(options)
     meta = {
         "checkpoint": str(cfg.checkpoint),
         "epoch": restored.epoch,
@@ -177,26 +195,20 @@ def run_checkpoint(cfg: DictConfig) -> dict:
     return result
 
 
-def run_submission(cfg: DictConfig) -> dict:
-    """Score a Kaggle-format submission CSV against a folder of true masks."""
-    started = time.time()
-    run_dir = Path(cfg.paths.run_dir)
-    ev = cfg.evaluate
-    path = Path(str(ev.submission))
-    if not ev.get("masks"):
-        raise UnetError(
-            "evaluate.submission needs evaluate.masks=DIR, the folder of true masks to score "
-            "against (files named <image stem>_mask.gif or <image stem>.png)"
-        )
-    masks = mask_index(Path(str(ev.masks)))
-    images = image_index(Path(str(ev.images)) if ev.get("images") else None)
-    report = EvaluationReport(run_dir, 1, ["background", "object"], [], int(ev.worst))
+#: A Kaggle submission scored against true masks: one binary mask per row (Carvana's format).
+SUBMISSION_TASK = Task("binary", 1)
+
+
+def _score_rows(
+    path: Path, masks: dict[str, Path], report: EvaluationReport, threads: int
+) -> tuple[set[str], list[str]]:
+    """Score each row against its true mask; (stems scored, names of rows without a mask)."""
+    scorer = Scorer(SUBMISSION_TASK)
     scored: set[str] = set()
     unmatched: list[str] = []
 
     def work(number: int, name: str, rle: str):
-        stem = Path(name).stem
-        mask_path = masks.get(stem)
+        mask_path = masks.get(Path(name).stem)
         if mask_path is None:
             return name
         truth = (read_mask(mask_path) > 0).astype(np.uint8)
@@ -207,7 +219,7 @@ def run_submission(cfg: DictConfig) -> dict:
                 f"{path} line {number} ({name}) does not decode against its true mask "
                 f"{mask_path} ({truth.shape[1]}x{truth.shape[0]}): {err}"
             ) from err
-        return score_image(number - 2, name, pred, truth, 1)
+        return scorer(number - 2, name, pred, truth)
 
     def consume(result) -> None:
         if isinstance(result, str):
@@ -216,13 +228,31 @@ def run_submission(cfg: DictConfig) -> dict:
         scored.add(Path(result.name).stem)
         report.add(result)
 
-    threads = resolve_threads(ev.get("threads", "auto"), "evaluate.threads")
     try:
         with OrderedWork(work, consume, threads, 4 * threads) as pool:
             for row in submission_rows(path):
                 pool.submit(*row)
     finally:
         report.close()
+    return scored, unmatched
+
+
+def run_submission(cfg: DictConfig) -> dict:
+    """Score a Kaggle-format submission CSV against a folder of true masks."""
+    started = time.time()
+    run_dir = Path(cfg.paths.run_dir)
+    ev = cfg.evaluate
+    path = Path(str(ev.submission))
+    if not ev.masks:
+        raise UnetError(
+            "evaluate.submission needs evaluate.masks=DIR, the folder of true masks to score "
+            "against (files named <image stem>_mask.gif or <image stem>.png)"
+        )
+    masks = mask_index(Path(str(ev.masks)))
+    images = image_index(Path(str(ev.images)) if ev.images else None)
+    report = EvaluationReport(run_dir, SUBMISSION_TASK, ["background", "object"], [], int(ev.worst))
+    threads = resolve_threads(ev.threads, "evaluate.threads")
+    scored, unmatched = _score_rows(path, masks, report, threads)
     if not scored:
         raise UnetError(
             f"no row of {path} has a true mask in {ev.masks} (rows name images like "
@@ -259,7 +289,7 @@ def run_submission(cfg: DictConfig) -> dict:
 
 def run(cfg: DictConfig) -> dict:
     steady_memory()
-    if cfg.evaluate.get("submission"):
+    if cfg.evaluate.submission:
         return run_submission(cfg)
     return run_checkpoint(cfg)
 

@@ -1,4 +1,11 @@
-"""`unet predict`: segment test images and write a Carvana-format gzip RLE submission."""
+"""`unet predict`: segment test images and write a Kaggle-style gzip RLE submission.
+
+Binary and multiclass tasks write one row per image (`img` = the image's
+file name, Carvana's format). A multilabel task writes one row per image and
+class (`img` = `<image file name>_<k>`, k = 1..C in the order of the
+dataset's classes), the Kaggle convention for overlapping classes (e.g.
+Severstal's ImageId_ClassId); the rows of one image are consecutive.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +22,25 @@ from unetcli.build import make_loader
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.io import list_images
+from unetcli.drawing import overlay
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
-from unetcli.hardware import resolve_hardware
+from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import InferenceOptions, inference_options, inference_transform
-from unetcli.inference.outputs import mask_image, overlay, probability_images, write_png
+from unetcli.inference.outputs import mask_images, probability_images, write_png
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
-from unetcli.inference.restore import restore
+from unetcli.inference.restore import Restored, restore
 from unetcli.inference.submission import SubmissionWriter
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
+from unetcli.task import Task
 
 SUBMISSION = "submission.csv.gz"
+PICTURES = ("masks", "probabilities", "overlays")  # predict.save_<name> writes <name>/
 
 
 def _first_set(value: object, default: object) -> object:
@@ -40,6 +50,13 @@ def _first_set(value: object, default: object) -> object:
 
 # Used by conf/predict.yaml's hydra.run.dir; registered before Hydra composes the config.
 OmegaConf.register_new_resolver("unet_first_set", _first_set, replace=True)
+
+
+def row_names(sample: Sample, task: Task) -> list[str]:
+    """The submission rows of one image: its name, or `<name>_<k>` per multilabel class k."""
+    if task.multilabel:
+        return [f"{sample.name}_{task.class_number(c)}" for c in range(task.num_classes)]
+    return [sample.name]
 
 
 def _input_samples(folder: str) -> list[Sample]:
@@ -52,8 +69,8 @@ def _input_samples(folder: str) -> list[Sample]:
     return [Sample(p, None, p.stem, p.name) for p in images]
 
 
-def _check_complete(samples: list[Sample], layout: Layout) -> None:
-    """Every test image exactly once; and every image sample_submission.csv lists, if any."""
+def _check_complete(samples: list[Sample], layout: Layout, rows: list[str]) -> None:
+    """Every test image exactly once; and every image (or row) sample_submission.csv lists."""
     names = [s.name for s in samples]
     if len(set(names)) != len(names):
         dupes = sorted(n for n, k in Counter(names).items() if k > 1)
@@ -66,7 +83,7 @@ def _check_complete(samples: list[Sample], layout: Layout) -> None:
         return
     with sample_csv.open(newline="") as f:
         listed = [row["img"] for row in csv.DictReader(f) if row.get("img")]
-    missing = sorted(set(listed) - set(names))
+    missing = sorted(set(listed) - set(names) - set(rows))
     if missing:
         raise UnetError(
             f"{sample_csv} lists {len(missing)} image(s) that are not in the test folder, e.g. "
@@ -77,7 +94,7 @@ def _check_complete(samples: list[Sample], layout: Layout) -> None:
 
 def _threshold(opts: DictConfig, checkpoint: str) -> tuple[float, str]:
     """predict.threshold, or the best threshold an evaluate run wrote (predict.threshold_from)."""
-    source = opts.get("threshold_from")
+    source = opts.threshold_from
     if not source:
         return float(opts.threshold), f"{float(opts.threshold):g}"
     found = read_threshold_file(source)
@@ -90,8 +107,34 @@ def _threshold(opts: DictConfig, checkpoint: str) -> tuple[float, str]:
     return float(found["threshold"]), f"{found['threshold']:g} (from {found['path']})"
 
 
+def _output(opts: DictConfig, run_dir: str) -> tuple[Path, Path | None]:
+    """(output folder, submission path), or no path when an earlier run already completed it."""
+    output_dir = Path(opts.output_dir) if opts.output_dir else Path(run_dir)
+    submission = output_dir / SUBMISSION
+    partial = submission.with_name(submission.name + ".tmp")
+    if submission.exists():
+        if opts.resume:
+            print(f"predict: {submission} is already complete; nothing to resume")
+            return output_dir, None
+        raise UnetError(
+            f"{submission} already exists; unetcli does not overwrite it. Choose another "
+            "predict.output_dir (or leave it unset for a new run folder)."
+        )
+    if partial.exists() and not opts.resume:
+        raise UnetError(
+            f"{output_dir} holds an interrupted submission ({partial.name}). Add "
+            "predict.resume=true to continue it, or choose another predict.output_dir."
+        )
+    if opts.resume and not opts.output_dir:
+        raise UnetError(
+            "predict.resume=true continues the submission in an earlier run's folder: name it "
+            "with predict.output_dir=outputs/predict/<run>"
+        )
+    return output_dir, submission
+
+
 class ImageFinisher:
-    """Per image, on a pool thread: back to the original size, labels, RLE, optional pictures."""
+    """Per image, on a pool thread: back to the original size, labels, RLE rows, pictures."""
 
     def __init__(
         self,
@@ -104,125 +147,108 @@ class ImageFinisher:
         self.samples = samples
         self.layout = layout
         self.options = options
-        self.dirs = {}
-        for key, folder in (
-            ("masks", "masks"),
-            ("probabilities", "probabilities"),
-            ("overlays", "overlays"),
-        ):
-            if save[key]:
-                self.dirs[key] = output_dir / folder
-                self.dirs[key].mkdir(parents=True, exist_ok=True)
+        self.task = options.task
+        self.dirs = {key: output_dir / key for key in PICTURES if save[key]}
+        for folder in self.dirs.values():
+            folder.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, index: int, geometry: tuple, probs: np.ndarray) -> tuple[str, str]:
+    def __call__(self, index: int, geometry: tuple, probs: np.ndarray) -> list[tuple[str, str]]:
         sample = self.samples[index]
         full = restore_size(probs, Geometry.from_tuple(geometry))
-        labels = postprocess(full, self.options.threshold, self.options.min_object_size)
+        labels = postprocess(full, self.task, self.options.threshold, self.options.min_object_size)
+        self._pictures(sample, full, labels)
+        planes = labels if self.task.multilabel else [labels]
+        return [(name, rle_encode(p)) for name, p in zip(row_names(sample, self.task), planes)]
+
+    def _pictures(self, sample: Sample, probs: np.ndarray, labels: np.ndarray) -> None:
         stem = Path(sample.name).stem
         if "masks" in self.dirs:
-            write_png(self.dirs["masks"] / f"{stem}.png", mask_image(labels, full.shape[0]))
+            for suffix, image in mask_images(labels, self.task):
+                write_png(self.dirs["masks"] / f"{stem}{suffix}.png", image)
         if "probabilities" in self.dirs:
-            for suffix, image in probability_images(full):
+            for suffix, image in probability_images(probs, self.task):
                 write_png(self.dirs["probabilities"] / f"{stem}{suffix}.png", image)
         if "overlays" in self.dirs:
             truth = self.layout.read_mask(sample.mask) if sample.mask is not None else None
-            picture = overlay(self.layout.read_image(sample.image), labels, truth)
+            image = self.layout.read_image(sample.image)
+            picture = overlay(image, labels, truth, ignore_index=self.task.ignore_index)
             write_png(self.dirs["overlays"] / f"{stem}.png", picture)
-        return sample.name, rle_encode(labels)
+
+
+def _predict(
+    restored: Restored,
+    runtime: Runtime,
+    options: InferenceOptions,
+    finisher: ImageFinisher,
+    writer: SubmissionWriter,
+    progress: bool,
+) -> int:
+    """Predict the images the writer has no rows for yet; returns how many were done before."""
+    samples = finisher.samples
+    per_image = len(row_names(samples[0], options.task))
+    done = writer.rows // per_image
+    if done:
+        print(
+            f"predict: resuming after {writer.rows} complete rows ({done} of {len(samples)} images)"
+        )
+    loader_batch = 1 if options.mode == "sliding" else options.batch_size
+    # Restart at a batch boundary so every batch holds the same images as in an
+    # uninterrupted run (identical results); images already written are skipped.
+    start = (done // loader_batch) * loader_batch
+    dataset = InferenceDataset(
+        restored.layout, samples[start:], inference_transform(restored.config, options.mode)
+    )
+    loader = make_loader(dataset, loader_batch, runtime)
+    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
+    pending = 2 * options.batch_size + 2 * options.threads
+    with OrderedWork(finisher, writer.write_rows, options.threads, pending) as work:
+        for item, probs in predictions(
+            restored.model,
+            loader,
+            runtime,
+            options,
+            desc="predict",
+            progress=progress,
+        ):
+            index = start + int(item["index"])
+            if index >= done:
+                work.submit(index, item["geometry"], probs)
+    return done
 
 
 def run(cfg: DictConfig) -> Path:
     started = time.time()
     opts = cfg.predict
-    output_dir = Path(opts.output_dir) if opts.get("output_dir") else Path(cfg.paths.run_dir)
-    resume = bool(opts.get("resume", False))
-    submission = output_dir / SUBMISSION
-    partial = submission.with_name(submission.name + ".tmp")
-    if submission.exists():
-        if resume:
-            print(f"predict: {submission} is already complete; nothing to resume")
-            return submission
-        raise UnetError(
-            f"{submission} already exists; unetcli does not overwrite it. Choose another "
-            "predict.output_dir (or leave it unset for a new run folder)."
-        )
-    if partial.exists() and not resume:
-        raise UnetError(
-            f"{output_dir} holds an interrupted submission ({partial.name}). Add "
-            "predict.resume=true to continue it, or choose another predict.output_dir."
-        )
-    if resume and not opts.get("output_dir"):
-        raise UnetError(
-            "predict.resume=true continues the submission in an earlier run's folder: name it "
-            "with predict.output_dir=outputs/predict/<run>"
-        )
-
+    output_dir, submission = _output(opts, cfg.paths.run_dir)
+    if submission is None:
+        return output_dir / SUBMISSION
     steady_memory()
     runtime = resolve_hardware(cfg.hardware)
     restored = restore(cfg, runtime)
-    trained = restored.config
     threshold, threshold_text = _threshold(opts, str(cfg.checkpoint))
-    options = inference_options(opts, "predict", trained, threshold)
-    if opts.input:
-        samples = _input_samples(opts.input)
-    else:
-        samples = test_images_of(restored.layout)
-        _check_complete(samples, restored.layout)
-    save = {
-        "masks": bool(opts.save_masks),
-        "probabilities": bool(opts.get("save_probabilities", False)),
-        "overlays": bool(opts.get("save_overlays", False)),
-    }
-    num_classes = int(trained.dataset.num_classes)
-
-    expected = [s.name for s in samples]
+    options = inference_options(opts, "predict", restored.config, threshold)
+    task = options.task
+    samples = _input_samples(opts.input) if opts.input else test_images_of(restored.layout)
+    rows = [name for s in samples for name in row_names(s, task)]
+    if not opts.input:
+        _check_complete(samples, restored.layout, rows)
+    save = {key: bool(opts[f"save_{key}"]) for key in PICTURES}
     writer = SubmissionWriter(
-        submission,
-        resume=resume,
-        expected=expected,
-        rows_per_member=int(opts.get("rows_per_member", 256)),
+        submission, resume=bool(opts.resume), expected=rows, rows_per_member=opts.rows_per_member
     )
     finisher = ImageFinisher(samples, restored.layout, options, output_dir, save)
     print(
-        f"predict: {len(samples)} images -> {submission}; {options.describe()}, threshold "
-        f"{threshold_text}; {runtime.describe()}"
+        f"predict: {len(samples)} images ({task.kind}, {len(rows)} rows) -> {submission}; "
+        f"{options.describe()}, threshold {threshold_text}; {runtime.describe()}"
     )
-    loader_batch = 1 if options.mode == "sliding" else options.batch_size
+    loop_started = time.time()
     with writer:
-        done = writer.rows
-        if resume:
-            print(f"predict: resuming after {done} complete rows of {len(samples)}")
-        # Restart at a batch boundary so every batch holds the same images as in an
-        # uninterrupted run (identical results); rows already written are skipped.
-        start = (done // loader_batch) * loader_batch
-        dataset = InferenceDataset(
-            restored.layout, samples[start:], inference_transform(trained, options.mode)
-        )
-        loader = make_loader(dataset, loader_batch, runtime)
-        loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
-        pending = 2 * options.batch_size + 2 * options.threads
-        loop_started = time.time()
-        with OrderedWork(
-            finisher, lambda row: writer.write(*row), options.threads, pending
-        ) as work:
-            for item, probs in predictions(
-                restored.model,
-                loader,
-                runtime,
-                options,
-                desc="predict",
-                progress=bool(opts.progress),
-                total=len(dataset),
-            ):
-                index = start + int(item["index"])
-                if index >= done:
-                    work.submit(index, item["geometry"], probs)
-    seconds = time.time() - loop_started
-    computed = len(samples) - done
-    rows = [
+        done = _predict(restored, runtime, options, finisher, writer, bool(opts.progress))
+    seconds, computed = time.time() - loop_started, len(samples) - done
+    summary = [
         ("checkpoint", str(cfg.checkpoint)),
         ("submission", f"{submission} ({writer.rows} rows)"),
-        ("classes", f"{num_classes} ({'binary' if num_classes == 1 else 'argmax'})"),
+        ("task", f"{task.kind}, {task.num_classes} output(s)"),
         ("inference", f"{options.describe()}, threshold {threshold_text}"),
         (
             "speed",
@@ -231,11 +257,9 @@ def run(cfg: DictConfig) -> Path:
         ),
     ]
     if done:
-        rows.append(("resumed", f"after {done} rows written earlier"))
-    for key, on in save.items():
-        if on:
-            rows.append((key, str(output_dir / key)))
-    print_summary("unet predict: done", rows)
+        summary.append(("resumed", f"after {done} images written earlier"))
+    summary += [(key, str(output_dir / key)) for key, on in save.items() if on]
+    print_summary("unet predict: done", summary)
     return submission
 
 

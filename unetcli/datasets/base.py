@@ -65,6 +65,10 @@ class Layout:
 
     #: Number of model input channels the images are read with.
     channels: int = 3
+    #: The mask value that marks pixels to leave out (dataset.ignore_index); decoding
+    #: keeps it as it is, so losses and metrics can find it. Layouts that read it
+    #: from their config set it in their constructor.
+    ignore_index: int | None = None
 
     def __init__(self, root: str | Path, check_files: bool = True) -> None:
         # Constructors must not touch the disk: `unet download` builds the layout
@@ -112,6 +116,13 @@ class Layout:
         """The files a sample's mask is made of (one, except for e.g. one mask per lung)."""
         return [] if sample.mask is None else [sample.mask]
 
+    def mask_folders(self) -> list[Path]:
+        """Folders whose image files must all belong to a sample (checked for orphan masks).
+
+        Empty: the folders of the files `mask_files` names.
+        """
+        return []
+
     def read_mask_raw(self, path: Path) -> np.ndarray:
         """A mask file's pixels as stored (H, W) or (H, W, 3), before decoding."""
         return read_mask(path)
@@ -119,17 +130,18 @@ class Layout:
     def mask_value_problem(self, raw: np.ndarray) -> str | None:
         """Describe values in a raw mask that this dataset does not declare, else None.
 
-        The default declares binary masks: 0 and one foreground value (0/1, 0/255).
+        The default declares binary masks: 0 and one foreground value (0/1, 0/255),
+        plus the ignore_index value where one is set.
         """
         values = distinct_values(raw)
-        foreground = [v for v in values if v != 0]
+        foreground = [v for v in values if v not in (0, self.ignore_index)]
         if len(foreground) <= 1 and all(v in (1, 255) for v in foreground):
             return None
         return f"values {_some(values)} (expected 0/1 or 0/255)"
 
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         """Turn a mask file's pixels into class indices (binary by default: non-zero is 1)."""
-        return (raw > 0).astype(np.uint8)
+        return decode_binary(raw, 0, self.ignore_index)
 
     def inventory(self) -> dict[str, int]:
         """Counts of what is present, raising UnetError if the labelled pool is incomplete.
@@ -169,6 +181,19 @@ class Layout:
                 "`unet download` with the same dataset=..."
             )
         return samples
+
+
+def decode_binary(raw: np.ndarray, cut: float, ignore_index: int | None) -> np.ndarray:
+    """A binary mask as 0/1 (values > cut are 1), keeping ignore_index pixels as they are.
+
+    Without the exception every non-zero value would be foreground, and a
+    255 "not annotated" would silently become object.
+    """
+    wide = ignore_index is not None and ignore_index > 255
+    out = (raw > cut).astype(np.uint16 if wide else np.uint8)
+    if ignore_index is not None:
+        out[raw == ignore_index] = ignore_index
+    return out
 
 
 def distinct_values(raw: np.ndarray) -> list[int]:

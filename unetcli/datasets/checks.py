@@ -96,11 +96,11 @@ def check_samples(layout: Layout, samples: list[Sample], full: bool = True) -> N
 
 
 def unmatched_masks(layout: Layout) -> list[Path]:
-    """Image files in the dataset's mask folders that no sample refers to."""
+    """Image files in the dataset's mask folders (every class folder) that no sample refers to."""
     referenced: set[Path] = set()
     for sample in layout.known_samples():
         referenced.update(layout.mask_files(sample))
-    folders = {p.parent for p in referenced}
+    folders = layout.mask_folders() or {p.parent for p in referenced}
     return [
         p
         for folder in sorted(folders)

@@ -1,12 +1,23 @@
-"""A user's own data: `images/` and `masks/` with matching file stems, optional `test/`.
+"""A user's own data: `images/` and masks with matching file stems, optional `test/`.
 
 Any format OpenCV reads (png, jpg, tif, bmp, gif; 8 or 16 bit). Masks are read
 according to the dataset's declaration:
-- num_classes 1 (binary): 0 is background and one other value is foreground
-  (0/1, 0/255, 0/65535); `threshold: T` instead takes every value > T as
-  foreground and allows any values (lossy JPEG masks, instance labels);
-- num_classes K > 1: pixel values are class indices 0..K-1;
-- `class_csv`: RGB colours listed in a `name,r,g,b` table, row order = class.
+- binary (num_classes 1): `masks/`, 0 is background and one other value is
+  foreground (0/1, 0/255, 0/65535); `threshold: T` instead takes every value
+  > T as foreground and allows any values (lossy JPEG masks, instance labels);
+- multiclass (num_classes K > 1): `masks/`, pixel values are class indices
+  0..K-1; or `class_csv`: RGB colours listed in a `name,r,g,b` table, row
+  order = class;
+- multilabel (task multilabel, num_classes C): one folder per class,
+  `class_folders: [a, b, ...]`, each holding binary masks (as above) of the
+  images where that class occurs. An image without a file in a class folder
+  does not show that class (its plane is empty), so a class that occurs in
+  few images needs few files. Classes may overlap.
+
+Pixels equal to dataset.ignore_index (e.g. 255) are kept as they are, and
+losses and metrics leave them out. With ignore_index 255 a binary mask marks
+objects with another non-zero value (e.g. 1): 255 then means "not labelled",
+not "object".
 """
 
 from __future__ import annotations
@@ -16,14 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from unetcli.datasets.base import Layout, Sample, _some, distinct_values
+from unetcli.datasets.base import Layout, Sample, _some, decode_binary, distinct_values
+from unetcli.datasets.checks import image_size
 from unetcli.datasets.colours import ClassTable, read_rgb_mask
 from unetcli.datasets.io import list_images
 from unetcli.errors import UnetError
 
 
 class FolderLayout(Layout):
-    """images/<stem>.* with masks/<stem><mask_suffix>.*, split at random by stem."""
+    """images/<stem>.* with masks/<stem><mask_suffix>.* (or one folder per class), split by stem."""
 
     def __init__(
         self,
@@ -37,6 +49,9 @@ class FolderLayout(Layout):
         class_csv: str | None = None,
         threshold: float | None = None,
         check_files: bool = True,
+        task: str = "auto",
+        class_folders: list[str] | None = None,
+        ignore_index: int | None = None,
     ) -> None:
         super().__init__(root, check_files)
         if int(channels) not in (1, 3):
@@ -49,6 +64,13 @@ class FolderLayout(Layout):
         self.mask_suffix = mask_suffix or ""
         self.class_csv = class_csv
         self.threshold = None if threshold is None else float(threshold)
+        self.class_folders = [str(f) for f in class_folders] if class_folders else None
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        _check_declaration(str(task or "auto"), self.num_classes, self.class_folders, class_csv)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.class_folders is not None
 
     @cached_property
     def table(self) -> ClassTable | None:
@@ -63,15 +85,23 @@ class FolderLayout(Layout):
     def prepare(self) -> None:
         super().prepare()
         if not (self.root / self.images).is_dir():
+            masks = ", ".join(f"{f}/" for f in self.class_folders or [self.masks])
             raise UnetError(
                 f"{self.root} has no {self.images}/ folder. dataset=folder expects "
-                f"dataset.root to hold {self.images}/ and {self.masks}/ with matching file "
-                "names (and optionally test/)."
+                f"dataset.root to hold {self.images}/ and {masks} with matching file names "
+                "(and optionally test/)."
             )
+        for folder in self.class_folders or []:
+            if not (self.root / folder).is_dir():
+                raise UnetError(
+                    f"dataset.layout.class_folders names {folder}, which is not a folder in "
+                    f"{self.root}; create it (it may be empty) or fix the list"
+                )
         _ = self.table  # a bad class table stops here, before anything else
 
-    def _masks_by_stem(self) -> dict[str, Path]:
-        folder = self.root / self.masks
+    def _masks_by_stem(self, name: str) -> dict[str, Path]:
+        """Mask files of the folder `name` (relative to root) by the stem of their image."""
+        folder = self.root / name
         found: dict[str, Path] = {}
         for path in list_images(folder) if folder.is_dir() else []:
             stem = path.stem
@@ -87,28 +117,39 @@ class FolderLayout(Layout):
             found[stem] = path
         return found
 
+    @cached_property
+    def _class_masks(self) -> list[dict[str, Path]]:
+        """Per class folder, its mask files by image stem (multilabel tasks)."""
+        return [self._masks_by_stem(folder) for folder in self.class_folders or []]
+
     def labelled_samples(self) -> list[Sample]:
         folder = self.root / self.images
-        masks = self._masks_by_stem()
-        expected = self.root / self.masks
+        paths = list_images(folder) if folder.is_dir() else []
+        # Multilabel samples name their mask in the first class folder, whether it exists
+        # or not: read_mask gathers the image's file (if any) from every class folder.
+        mask_dir = self.root / (self.class_folders[0] if self.multilabel else self.masks)
+        indexes = self._class_masks if self.multilabel else [self._masks_by_stem(self.masks)]
+        found = indexes[0]
         samples = [
             Sample(
                 image=path,
                 # A missing mask keeps an expected name, so the check can report it.
-                mask=masks.get(path.stem, expected / f"{path.stem}{self.mask_suffix}.png"),
+                mask=found.get(path.stem, mask_dir / f"{path.stem}{self.mask_suffix}.png"),
                 group=path.stem,
                 name=path.name,
             )
-            for path in (list_images(folder) if folder.is_dir() else [])
+            for path in paths
         ]
         samples = self.require_images(samples, folder)
-        if masks and not any(s.image.stem in masks for s in samples):
-            raise UnetError(
-                f"no file in {self.root / self.masks} has the name of an image in {folder} "
-                f"(e.g. image {samples[0].image.name}, mask {next(iter(masks.values())).name}). "
-                "Masks must share the image's file stem; masks named like a_mask.png need "
-                "dataset.layout.mask_suffix=_mask."
-            )
+        stems = {s.image.stem for s in samples}
+        for name, masks in zip(self.class_folders or [self.masks], indexes):
+            if masks and not stems & set(masks):
+                raise UnetError(
+                    f"no file in {self.root / name} has the name of an image in {folder} "
+                    f"(e.g. image {samples[0].image.name}, mask {next(iter(masks.values())).name})"
+                    ". Masks must share the image's file stem; masks named like a_mask.png need "
+                    "dataset.layout.mask_suffix=_mask."
+                )
         return samples
 
     def test_samples(self) -> list[Sample]:
@@ -117,16 +158,61 @@ class FolderLayout(Layout):
         samples = [Sample(p, None, p.stem, p.name) for p in images]
         return self.require_images(samples, folder)
 
+    def _stem(self, mask_path: Path) -> str:
+        stem = mask_path.stem
+        return stem[: -len(self.mask_suffix)] if self.mask_suffix else stem
+
+    def mask_files(self, sample: Sample) -> list[Path]:
+        if sample.mask is None or not self.multilabel:
+            return super().mask_files(sample)
+        stem = self._stem(sample.mask)
+        return [masks[stem] for masks in self._class_masks if stem in masks]
+
+    def mask_folders(self) -> list[Path]:
+        return [self.root / f for f in self.class_folders or []]
+
+    def read_mask(self, path: Path) -> np.ndarray:
+        """(H, W) class indices, or (C, H, W) 0/1 planes from the class folders (multilabel)."""
+        if not self.multilabel:
+            return super().read_mask(path)
+        stem = self._stem(path)
+        files = [masks.get(stem) for masks in self._class_masks]
+        planes = [None if f is None else self.decode_mask(self.read_mask_raw(f)) for f in files]
+        shapes = {p.shape for p in planes if p is not None}
+        if len(shapes) > 1:
+            raise UnetError(
+                f"the class masks of image {stem} differ in size ({sorted(shapes)}): "
+                f"{', '.join(str(f) for f in files if f is not None)}; masks must match the image"
+            )
+        shape = shapes.pop() if shapes else self._image_shape(stem)
+        dtype = next((p.dtype for p in planes if p is not None), np.uint8)
+        return np.stack([np.zeros(shape, dtype) if p is None else p for p in planes])
+
+    @cached_property
+    def _images_by_stem(self) -> dict[str, Path]:
+        return {p.stem: p for p in list_images(self.root / self.images)}
+
+    def _image_shape(self, stem: str) -> tuple[int, int]:
+        """(height, width) of the image with this stem, from its header (no class masks)."""
+        path = self._images_by_stem.get(stem)
+        size = None if path is None else image_size(path)
+        if size is None:
+            raise UnetError(
+                f"cannot read the image of stem {stem} in {self.root / self.images}; replace "
+                "or remove it"
+            )
+        return size
+
     def read_mask_raw(self, path: Path) -> np.ndarray:
         return super().read_mask_raw(path) if self.table is None else read_rgb_mask(path)
 
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         if self.table is not None:
             return self.table.decode(raw)[0]
-        if self.num_classes == 1:
+        if self.num_classes == 1 or self.multilabel:
             cut = 0 if self.threshold is None else self.threshold
-            return (raw > cut).astype(np.uint8)
-        return raw  # class indices as stored (8 or 16 bit)
+            return decode_binary(raw, cut, self.ignore_index)
+        return raw  # class indices as stored (8 or 16 bit); ignore_index among them
 
     def mask_value_problem(self, raw: np.ndarray) -> str | None:
         if self.table is not None:
@@ -137,21 +223,53 @@ class FolderLayout(Layout):
             return f"colours {shown} that {self.class_csv} does not list"
         if raw.ndim == 3:
             return "colour pixels; give dataset.layout.class_csv=FILE to decode colours"
-        values = distinct_values(raw)
-        if self.num_classes == 1:
+        values = [v for v in distinct_values(raw) if v != self.ignore_index]
+        if self.num_classes == 1 or self.multilabel:
             if self.threshold is not None or len([v for v in values if v != 0]) <= 1:
                 return None
             return (
                 f"values {_some(values)} (a binary mask holds 0 and one foreground value; "
-                "set dataset.layout.threshold=T to take every value > T as foreground, or "
-                "dataset.num_classes=K for class indices)"
+                "set dataset.layout.threshold=T to take every value > T as foreground, "
+                "dataset.num_classes=K for class indices, or dataset.ignore_index for a value "
+                "that marks unlabelled pixels)"
             )
         outside = [v for v in values if v >= self.num_classes]
         if not outside:
             return None
         hint = (
-            "; 0/255 masks are binary: set dataset.num_classes=1"
+            "; 0/255 masks are binary: set dataset.num_classes=1 (or dataset.ignore_index=255 "
+            "if 255 marks unlabelled pixels)"
             if outside == [255]
             else f"; class indices must be 0..{self.num_classes - 1}"
         )
         return f"values {_some(outside)} outside 0..{self.num_classes - 1}{hint}"
+
+
+def _check_declaration(
+    task: str, num_classes: int, class_folders: list[str] | None, class_csv: str | None
+) -> None:
+    """dataset.task=multilabel and dataset.layout.class_folders go together (no disk access)."""
+    if task == "multilabel" and class_folders is None:
+        raise UnetError(
+            "dataset.task=multilabel with dataset=folder reads one mask folder per class: set "
+            "dataset.layout.class_folders=[folder1,folder2,...] (one per class, "
+            f"dataset.num_classes={num_classes} of them)"
+        )
+    if class_folders is None:
+        return
+    if task != "multilabel":
+        raise UnetError(
+            "dataset.layout.class_folders is for multilabel tasks (classes that may overlap, one "
+            "mask folder each); add dataset.task=multilabel, or give one class-index mask "
+            "folder (dataset.layout.masks) for exclusive classes"
+        )
+    if len(class_folders) != num_classes:
+        raise UnetError(
+            f"dataset.layout.class_folders lists {len(class_folders)} folders but "
+            f"dataset.num_classes is {num_classes}; set dataset.num_classes={len(class_folders)}"
+        )
+    if class_csv:
+        raise UnetError(
+            "dataset.layout.class_csv (colour masks) and dataset.layout.class_folders (one binary "
+            "mask folder per class) exclude each other; keep one"
+        )

@@ -1,4 +1,10 @@
-"""The bridge from a layout's files to tensors, through an albumentations pipeline."""
+"""The bridge from a layout's files to tensors, through an albumentations pipeline.
+
+Layouts give masks as (H, W) class indices or, for multilabel tasks,
+(C, H, W) 0/1 planes. Albumentations moves multi-plane masks as (H, W, C),
+so `transform_pair` turns planes around on the way in and back on the way
+out; everything after it sees (C, H, W) again.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +57,22 @@ def build_transform(
     return A.Compose(ops, strict=True, seed=seed)
 
 
+def transform_pair(
+    transform: A.Compose, image: np.ndarray, mask: np.ndarray, extra: Sequence[np.ndarray] = ()
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(image, mask, extra masks) after `transform`; the mask (H, W) or planes (C, H, W) as given.
+
+    `extra` maps of the mask's size (e.g. a loss weight map) move with it.
+    """
+    planes = mask.ndim == 3
+    kwargs = {"masks": list(extra)} if extra else {}
+    out = transform(image=image, mask=mask.transpose(1, 2, 0) if planes else mask, **kwargs)
+    moved = out["mask"]
+    if planes:
+        moved = moved.reshape(*moved.shape[:2], -1).transpose(2, 0, 1)
+    return out["image"], moved, list(out.get("masks", []))
+
+
 class SegmentationDataset(Dataset):
     """Samples read through a layout and transformed; yields image, mask and index.
 
@@ -83,17 +105,15 @@ class SegmentationDataset(Dataset):
         sample = self.samples[index]
         image = self.layout.read_image(sample.image)
         item: dict[str, torch.Tensor | int] = {"index": index}
-        if sample.mask is not None:
-            mask = self.layout.read_mask(sample.mask)
-            if self.weight_maps is not None:
-                weight = self.weight_maps(index, mask)
-                out = self.transform(image=image, mask=mask, masks=[weight])
-                item["weight"] = torch.from_numpy(np.ascontiguousarray(out["masks"][0])).float()
-            else:
-                out = self.transform(image=image, mask=mask)
-            item["mask"] = torch.from_numpy(np.ascontiguousarray(out["mask"])).long()
+        if sample.mask is None:
+            moved = self.transform(image=image)["image"]
         else:
-            out = self.transform(image=image)
-        item["image"] = torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1)))
+            mask = self.layout.read_mask(sample.mask)
+            extra = [] if self.weight_maps is None else [self.weight_maps(index, mask)]
+            moved, mask, maps = transform_pair(self.transform, image, mask, extra)
+            item["mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
+            if maps:
+                item["weight"] = torch.from_numpy(np.ascontiguousarray(maps[0])).float()
+        item["image"] = torch.from_numpy(np.ascontiguousarray(moved.transpose(2, 0, 1)))
         item["height"], item["width"] = image.shape[:2]
         return item

@@ -1,4 +1,11 @@
-"""The gallery of the worst images: image | truth | prediction | error map, one row each."""
+"""The gallery of the worst images: image | truth | prediction | error map, one row each.
+
+Truth and prediction are drawn in the class colours of unetcli.drawing; the
+error map has its own colours, which mean hit, false positive, missed and
+wrong class rather than classes. Label maps are (H, W); multilabel planes
+(C, H, W), where "wrong class" means both sides found something but not the
+same set of classes.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from unetcli.drawing import IGNORED, colour_labels
 from unetcli.evaluation.plots import text, text_width
-from unetcli.inference.outputs import class_colour
+from unetcli.task import Task
 
 THUMB_SIDE = 256  # longest side kept of each image, in pixels
 MIN_PANEL_SIDE = 128  # smaller images are shown enlarged
@@ -21,33 +29,34 @@ FALSE_NEGATIVE = (40, 120, 255)
 WRONG_CLASS = (255, 170, 0)
 
 
-def thumbnail(array: np.ndarray, side: int = THUMB_SIDE, labels: bool = True) -> np.ndarray:
-    """Shrink so the longest side is at most `side` (nearest-neighbour for label maps)."""
-    h, w = array.shape[:2]
+def thumbnail(array: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """A label map (H, W) or planes (C, H, W) shrunk (nearest) so its longest side is <= side."""
+    h, w = array.shape[-2:]
     scale = min(1.0, side / max(h, w))
     if scale == 1.0:
         return array.copy()
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(array, size, interpolation=cv2.INTER_NEAREST if labels else cv2.INTER_AREA)
+    if array.ndim == 3:
+        return np.stack([cv2.resize(p, size, interpolation=cv2.INTER_NEAREST) for p in array])
+    return cv2.resize(array, size, interpolation=cv2.INTER_NEAREST)
 
 
-def colour_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Binary: white on black; classes: one colour each."""
-    out = np.zeros((*labels.shape, 3), np.uint8)
-    for value in np.unique(labels):
-        if value:
-            out[labels == value] = (255, 255, 255) if num_classes <= 2 else class_colour(int(value))
-    return out
-
-
-def error_map(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def error_map(pred: np.ndarray, truth: np.ndarray, task: Task) -> np.ndarray:
     """Black: correct background; white: correct object; red: false positive; blue: missed;
-    orange: the wrong object class."""
-    out = np.zeros((*pred.shape, 3), np.uint8)
-    out[(pred == truth) & (truth > 0)] = CORRECT_FG
-    out[(pred > 0) & (truth == 0)] = FALSE_POSITIVE
-    out[(pred == 0) & (truth > 0)] = FALSE_NEGATIVE
-    out[(pred > 0) & (truth > 0) & (pred != truth)] = WRONG_CLASS
+    orange: the wrong object class; grey: ignored (the task's ignore_index)."""
+    valid = task.valid_np(truth)
+    if task.multilabel:
+        valid = valid.all(0)
+        found, there = pred.any(0), (truth == 1).any(0)
+        same = (pred == truth).all(0)
+    else:
+        found, there, same = pred > 0, truth > 0, pred == truth
+    out = np.zeros((*valid.shape, 3), np.uint8)
+    out[same & there] = CORRECT_FG
+    out[found & ~there] = FALSE_POSITIVE
+    out[~found & there] = FALSE_NEGATIVE
+    out[found & there & ~same] = WRONG_CLASS
+    out[~valid] = IGNORED
     return out
 
 
@@ -87,7 +96,7 @@ class WorstImages:
 
 def render_gallery(
     worst: WorstImages,
-    num_classes: int,
+    task: Task,
     read_image: Callable[[int, str], np.ndarray | None] | None,
 ) -> np.ndarray | None:
     """An RGB uint8 picture, one row per kept image, worst first; None if there are none.
@@ -102,19 +111,20 @@ def render_gallery(
     rows = []
     for e in entries:
         # Small images are enlarged (nearest) so each panel is at least MIN_PANEL_SIDE high.
-        zoom = max(1, -(-MIN_PANEL_SIDE // e.pred.shape[0]))
-        size = (e.pred.shape[1] * zoom, e.pred.shape[0] * zoom)
+        height, width = e.pred.shape[-2:]
+        zoom = max(1, -(-MIN_PANEL_SIDE // height))
+        size = (width * zoom, height * zoom)
         panels = []
         if read_image is not None:
             image = read_image(e.index, e.name)
             if image is None:
-                image = np.full((*e.pred.shape, 3), 128, np.uint8)
+                image = np.full((height, width, 3), 128, np.uint8)
             image = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
             panels.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
         panels += [
-            colour_labels(e.truth, num_classes),
-            colour_labels(e.pred, num_classes),
-            error_map(e.pred, e.truth),
+            colour_labels(e.truth, task.ignore_index),
+            colour_labels(e.pred),
+            error_map(e.pred, e.truth, task),
         ]
         panels = [
             p if p.shape[1::-1] == size else cv2.resize(p, size, interpolation=cv2.INTER_NEAREST)
@@ -125,10 +135,12 @@ def render_gallery(
         head = np.full((24, body.shape[1], 3), 255, np.uint8)
         text(head, f"{e.name}   Dice {e.dice:.4f}", (4, 17))
         rows.append(np.concatenate([head, body], axis=0))
+    several = len(task.foreground) > 1
     legend = [
         " | ".join(titles),
         "error map: white hit, red false positive, blue missed"
-        + (", orange wrong class" if num_classes > 2 else ""),
+        + (", orange wrong class" if several else "")
+        + (", grey ignored" if task.ignore_index is not None else ""),
     ]
     width = max(max(r.shape[1] for r in rows), *(text_width(line) + 8 for line in legend))
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

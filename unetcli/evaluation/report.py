@@ -1,8 +1,14 @@
 """Everything `unet evaluate` writes: per-image CSV, metrics.json, sweep, pictures, TensorBoard.
 
-Per-image work (`ImageResult`) is computed on pool threads; `EvaluationReport.add`
-receives the results in input order on one thread, streams the CSV row and
-adds up the totals, so memory grows only by one Dice value per image.
+Per-image work (`ImageResult`, from a `Scorer`) is computed on pool threads;
+`EvaluationReport.add` receives the results in input order on one thread,
+streams the CSV row and adds up the totals, so memory grows only by one Dice
+value per image.
+
+Tasks with several foreground classes (multiclass with C > 2, every
+multilabel task) get per-class columns and means. Multiclass tasks also get
+the confusion matrix; multilabel classes overlap, so they get per-class
+pixel counts (tp, fp, fn, tn) instead.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import numpy as np
 
 from unetcli.evaluation.gallery import WorstImages, render_gallery, thumbnail
 from unetcli.evaluation.plots import confusion_image, dice_histogram
-from unetcli.evaluation.scores import CLASS_METRICS, ImageScores, foreground_classes, image_scores
+from unetcli.evaluation.scores import CLASS_METRICS, ImageScores, image_scores
 from unetcli.evaluation.sweep import SweepTotals, sweep_counts, write_threshold_file
 from unetcli.inference.outputs import write_png
 from unetcli.metrics import METRIC_NAMES
+from unetcli.task import Task
 
 
 @dataclass
@@ -29,40 +36,63 @@ class ImageResult:
     index: int
     name: str
     scores: ImageScores
-    confusion: np.ndarray
-    sweep: np.ndarray | None  # (T, 3) counts, binary models with probabilities only
+    counts: np.ndarray  # pixel counts, see unetcli.evaluation.scores
+    sweep: np.ndarray | None  # (planes, T, 3) counts; thresholded tasks with probabilities only
     pred_thumb: np.ndarray
     truth_thumb: np.ndarray
 
 
-def class_names(dataset_cfg, num_classes: int) -> list[str]:
-    """dataset.class_names if it lists every label, else background, class1, ..."""
-    labels = 2 if num_classes == 1 else num_classes
+def class_names(dataset_cfg, task: Task) -> list[str]:
+    """Names indexed like the task's classes: labels 0..L-1, or multilabel planes 0..C-1.
+
+    dataset.class_names if it lists every one, else background, class1, ...
+    (multilabel: class1..classC, the numbers of the submission rows).
+    """
+    count = task.num_classes if task.multilabel else task.label_count
     names = dataset_cfg.get("class_names") if dataset_cfg is not None else None
-    if names is not None and len(names) == labels:
+    if names is not None and len(names) == count:
         return [str(n) for n in names]
-    return ["background", *(f"class{k}" for k in range(1, labels))]
+    if task.multilabel:
+        return [f"class{task.class_number(c)}" for c in range(count)]
+    return ["background", *(f"class{k}" for k in range(1, count))]
 
 
-def score_image(
-    index: int,
-    name: str,
-    pred: np.ndarray,
-    truth: np.ndarray,
-    num_classes: int,
-    *,
-    prob: np.ndarray | None = None,
-    thresholds: Sequence[float] = (),
-    min_size: int = 0,
-) -> ImageResult:
-    """Scores of one image at its original resolution (runs on a pool thread)."""
-    scores, cm = image_scores(pred, truth, num_classes, name)
-    sweep = None
-    if prob is not None and thresholds and num_classes == 1:
-        sweep = sweep_counts(prob, truth, thresholds, min_size)
-    if num_classes == 1:
-        truth = (truth > 0).astype(np.uint8)
-    return ImageResult(index, name, scores, cm, sweep, thumbnail(pred), thumbnail(truth))
+@dataclass(frozen=True)
+class Scorer:
+    """Scores one image at its original resolution (called on pool threads).
+
+    With probabilities and `thresholds`, binary and multilabel tasks also
+    count each threshold for the sweep (`min_size` as predict applies it).
+    """
+
+    task: Task
+    thresholds: Sequence[float] = ()
+    min_size: int = 0
+
+    def __call__(
+        self,
+        index: int,
+        name: str,
+        pred: np.ndarray,
+        truth: np.ndarray,
+        probs: np.ndarray | None = None,
+    ) -> ImageResult:
+        scores, counts = image_scores(pred, truth, self.task, name)
+        sweep = None if probs is None else self.sweep_counts(probs, truth)
+        return ImageResult(index, name, scores, counts, sweep, thumbnail(pred), thumbnail(truth))
+
+    def sweep_counts(self, probs: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
+        """(planes, T, 3) counts of probabilities (C, H, W); None where nothing is swept."""
+        if not self.thresholds or self.task.kind == "multiclass":
+            return None
+        planes = truth if self.task.multilabel else truth[None]
+        valid = self.task.valid_np(planes)
+        return np.stack(
+            [
+                sweep_counts(p, t, self.thresholds, self.min_size, v)
+                for p, t, v in zip(probs, planes, valid)
+            ]
+        )
 
 
 class EvaluationReport:
@@ -71,29 +101,32 @@ class EvaluationReport:
     def __init__(
         self,
         run_dir: Path,
-        num_classes: int,
+        task: Task,
         names: list[str],
         thresholds: Sequence[float],
         worst: int,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.num_classes = num_classes
+        self.task = task
         self.names = names
-        self.classes = foreground_classes(num_classes)
-        self.multi = num_classes > 2
-        labels = 2 if num_classes == 1 else num_classes
-        self.confusion = np.zeros((labels, labels), dtype=np.int64)
+        self.classes = task.foreground
+        self.per_class_columns = task.multilabel or len(self.classes) > 1
+        self.confusion_matrix = not task.multilabel and task.label_count > 2
+        labels = task.label_count
+        shape = (task.num_classes, 2, 2) if task.multilabel else (labels, labels)
+        self.counts = np.zeros(shape, dtype=np.int64)
         self.sums = dict.fromkeys(METRIC_NAMES, 0.0)
         self.class_sums = {c: dict.fromkeys(CLASS_METRICS, 0.0) for c in self.classes}
         self.dice: list[float] = []
-        self.sweep = SweepTotals(thresholds) if thresholds and num_classes == 1 else None
+        swept = thresholds and task.kind != "multiclass"
+        self.sweep = SweepTotals(thresholds) if swept else None
         self.worst = WorstImages(worst)
         self.csv_path = self.run_dir / "per_image.csv"
         self._file = self.csv_path.open("w", newline="")
         self._csv = csv.writer(self._file)
         header = ["image", *METRIC_NAMES]
-        if self.multi:
+        if self.per_class_columns:
             header += [f"{m}_{self.names[c]}" for c in self.classes for m in CLASS_METRICS]
         self._csv.writerow(header)
 
@@ -104,12 +137,12 @@ class EvaluationReport:
             values = result.scores.per_class[c]
             for k in CLASS_METRICS:
                 self.class_sums[c][k] += values[k]
-                if self.multi:
+                if self.per_class_columns:
                     row.append(f"{values[k]:.6f}")
         self._csv.writerow(row)
         for k in METRIC_NAMES:
             self.sums[k] += m[k]
-        self.confusion += result.confusion
+        self.counts += result.counts
         self.dice.append(m["dice"])
         if self.sweep is not None and result.sweep is not None:
             self.sweep.add(result.sweep)
@@ -134,40 +167,30 @@ class EvaluationReport:
         self.close()
         n = len(self.dice)
         means = self.means()
-        report: dict = {**meta, "images": n, "metrics": means}
+        report: dict = {**meta, "task": self.task.kind, "images": n, "metrics": means}
         # Carvana's leaderboard score: the mean over images of each image's Dice.
         report["carvana_mean_dice"] = means["dice"]
-        if self.multi:
+        files = {"per_image": self.csv_path.name}
+        if self.per_class_columns:
             report["per_class"] = {
                 self.names[c]: {k: v / max(n, 1) for k, v in sums.items()}
                 for c, sums in self.class_sums.items()
             }
+        if self.confusion_matrix:
             report["confusion_matrix"] = {
                 "classes": self.names,
-                "rows_truth_columns_prediction": self.confusion.tolist(),
+                "rows_truth_columns_prediction": self.counts.tolist(),
             }
-            self._write_confusion()
-        files = {"per_image": self.csv_path.name}
+            files.update(self._write_confusion())
+        if self.task.multilabel:
+            report["class_counts"] = self._class_counts()
+            files.update(self._write_class_counts(report["class_counts"]))
         if self.sweep is not None and self.sweep.images:
-            rows = self.sweep.rows()
-            best = self.sweep.best()
-            with (self.run_dir / "threshold_sweep.csv").open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=["threshold", "dice", "iou"])
-                writer.writeheader()
-                for r in rows:
-                    writer.writerow({k: f"{v:.6f}" for k, v in r.items()})
-            report["threshold_sweep"] = rows
-            report["best_threshold"] = best
-            write_threshold_file(
-                self.run_dir,
-                {"threshold": best["threshold"], "dice": best["dice"], **(threshold_meta or {})},
-            )
-            files["threshold_sweep"] = "threshold_sweep.csv"
-            files["threshold"] = "threshold.json"
+            files.update(self._write_sweep(report, threshold_meta or {}))
         histogram = dice_histogram(self.dice)
         write_png(self.run_dir / "dice_histogram.png", histogram)
         files["dice_histogram"] = "dice_histogram.png"
-        gallery = render_gallery(self.worst, self.num_classes, read_image)
+        gallery = render_gallery(self.worst, self.task, read_image)
         if gallery is not None:
             write_png(self.run_dir / "worst.png", gallery)
             files["worst"] = "worst.png"
@@ -178,15 +201,51 @@ class EvaluationReport:
         self._tensorboard(report, histogram, gallery, tb_step)
         return report
 
-    def _write_confusion(self) -> None:
+    def _write_sweep(self, report: dict, threshold_meta: dict) -> dict[str, str]:
+        """threshold_sweep.csv and threshold.json; adds the sweep and its best to `report`."""
+        assert self.sweep is not None
+        rows = self.sweep.rows()
+        best = self.sweep.best()
+        with (self.run_dir / "threshold_sweep.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["threshold", "dice", "iou"])
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: f"{v:.6f}" for k, v in r.items()})
+        report["threshold_sweep"] = rows
+        report["best_threshold"] = best
+        write_threshold_file(
+            self.run_dir, {"threshold": best["threshold"], "dice": best["dice"], **threshold_meta}
+        )
+        return {"threshold_sweep": "threshold_sweep.csv", "threshold": "threshold.json"}
+
+    def _write_confusion(self) -> dict[str, str]:
         with (self.run_dir / "confusion_matrix.csv").open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["truth \\ prediction", *self.names])
-            for name, row in zip(self.names, self.confusion.tolist()):
+            for name, row in zip(self.names, self.counts.tolist()):
                 writer.writerow([name, *row])
-        write_png(
-            self.run_dir / "confusion_matrix.png", confusion_image(self.confusion, self.names)
-        )
+        write_png(self.run_dir / "confusion_matrix.png", confusion_image(self.counts, self.names))
+        return {"confusion_matrix": "confusion_matrix.csv"}
+
+    def _class_counts(self) -> dict[str, dict[str, int]]:
+        """Scored pixels of each multilabel class over the dataset: tp, fp, fn, tn."""
+        return {
+            self.names[c]: {
+                "tp": int(cm[1, 1]),
+                "fp": int(cm[0, 1]),
+                "fn": int(cm[1, 0]),
+                "tn": int(cm[0, 0]),
+            }
+            for c, cm in enumerate(self.counts)
+        }
+
+    def _write_class_counts(self, counts: dict[str, dict[str, int]]) -> dict[str, str]:
+        with (self.run_dir / "class_counts.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["class", "tp", "fp", "fn", "tn"])
+            for name, c in counts.items():
+                writer.writerow([name, c["tp"], c["fp"], c["fn"], c["tn"]])
+        return {"class_counts": "class_counts.csv"}
 
     def _tensorboard(self, report: dict, histogram, gallery, step: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -206,8 +265,8 @@ class EvaluationReport:
             writer.add_image("eval/dice_histogram", histogram, step, dataformats="HWC")
             if gallery is not None:
                 writer.add_image("eval/worst", gallery, step, dataformats="HWC")
-            if self.multi:
-                image = confusion_image(self.confusion, self.names)
+            if self.confusion_matrix:
+                image = confusion_image(self.counts, self.names)
                 writer.add_image("eval/confusion_matrix", image, step, dataformats="HWC")
         finally:
             writer.close()

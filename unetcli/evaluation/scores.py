@@ -1,11 +1,18 @@
-"""Per-image scores at the original resolution, from one confusion matrix per image.
+"""Per-image scores at the original resolution, from pixel counts per image.
 
 The definitions are those of `unetcli.metrics` (training's validation): Dice,
 IoU, precision and recall per foreground class, a class absent from both
 prediction and truth scoring 1 (how Carvana scores empty masks), and pixel
-accuracy; an image's metric is the mean over its foreground classes. Here
-they are computed in NumPy from a label-by-label pixel count, which also
-gives the per-class columns and the dataset's confusion matrix.
+accuracy; an image's metric is the mean over its foreground classes, and
+pixels whose truth is the task's ignore_index count nowhere. Here they are
+computed in NumPy from pixel counts, which also give the per-class columns
+and the dataset's totals:
+
+- binary and multiclass: one label-by-label confusion matrix (L, L) per image
+  (rows: truth, columns: prediction);
+- multilabel: one 2x2 confusion matrix per plane, (C, 2, 2): each class is
+  its own binary mask, and classes may overlap, so there is no matrix across
+  classes.
 """
 
 from __future__ import annotations
@@ -16,34 +23,24 @@ import numpy as np
 
 from unetcli.errors import UnetError
 from unetcli.metrics import METRIC_NAMES
+from unetcli.task import Task
 
 CLASS_METRICS = ("dice", "iou", "precision", "recall")
 
 
-def label_count(num_classes: int) -> int:
-    """Labels a prediction can take: 2 for a binary model (one logit), else the classes."""
-    return 2 if num_classes == 1 else num_classes
-
-
-def foreground_classes(num_classes: int) -> list[int]:
-    """The classes whose scores are averaged (as unetcli.metrics does)."""
-    return [1] if num_classes <= 2 else list(range(1, num_classes))
-
-
-def confusion(pred: np.ndarray, truth: np.ndarray, labels: int, name: str = "") -> np.ndarray:
-    """Pixel counts (labels, labels): rows are the true class, columns the predicted one."""
-    if pred.shape != truth.shape:
-        raise UnetError(
-            f"prediction and true mask of {name or 'an image'} differ in size: "
-            f"{pred.shape} vs {truth.shape}"
-        )
+def confusion(
+    pred: np.ndarray, truth: np.ndarray, labels: int, valid: np.ndarray, name: str = ""
+) -> np.ndarray:
+    """Pixel counts (labels, labels) over the scored pixels: rows truth, columns prediction."""
+    truth, pred = truth[valid], pred[valid]
     top = int(truth.max()) if truth.size else 0
     if top >= labels:
         raise UnetError(
-            f"the true mask of {name or 'an image'} holds class {top}, but the model predicts "
-            f"{labels} labels (dataset.num_classes); check the mask or the dataset config"
+            f"the true mask of {name or 'an image'} holds value {top}, but the task has "
+            f"{labels} labels (dataset.num_classes, dataset.task; dataset.ignore_index for "
+            "pixels to leave out); check the mask or the dataset config"
         )
-    flat = truth.reshape(-1).astype(np.intp) * labels + pred.reshape(-1)
+    flat = truth.astype(np.intp) * labels + pred.astype(np.intp)
     return np.bincount(flat, minlength=labels * labels).reshape(labels, labels)
 
 
@@ -59,32 +56,57 @@ class ImageScores:
     per_class: dict[int, dict[str, float]]
 
 
-def scores_from_confusion(cm: np.ndarray, num_classes: int) -> ImageScores:
+def class_scores(tp: float, fp: float, fn: float) -> dict[str, float]:
+    """Dice, IoU, precision and recall of one class from its pixel counts."""
+    empty = tp + fp + fn == 0
+    return {
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn, empty),
+        "iou": _ratio(tp, tp + fp + fn, empty),
+        "precision": _ratio(tp, tp + fp, empty),
+        "recall": _ratio(tp, tp + fn, empty),
+    }
+
+
+def _accuracy(cm: np.ndarray) -> float:
     total = cm.sum()
+    return float(np.trace(cm) / total) if total else 1.0
+
+
+def scores_from_counts(counts: np.ndarray, task: Task) -> ImageScores:
+    """ImageScores from an image's counts (see the module docstring for their shape)."""
     per_class: dict[int, dict[str, float]] = {}
-    for c in foreground_classes(num_classes):
-        tp = float(cm[c, c])
-        fp = float(cm[:, c].sum() - tp)
-        fn = float(cm[c, :].sum() - tp)
-        empty = tp + fp + fn == 0
-        per_class[c] = {
-            "dice": _ratio(2 * tp, 2 * tp + fp + fn, empty),
-            "iou": _ratio(tp, tp + fp + fn, empty),
-            "precision": _ratio(tp, tp + fp, empty),
-            "recall": _ratio(tp, tp + fn, empty),
-        }
+    for c in task.foreground:
+        cm = counts[c] if task.multilabel else counts
+        k = 1 if task.multilabel else c
+        tp = float(cm[k, k])
+        per_class[c] = class_scores(tp, float(cm[:, k].sum() - tp), float(cm[k, :].sum() - tp))
     metrics = {
         name: float(np.mean([v[name] for v in per_class.values()])) for name in CLASS_METRICS
     }
-    metrics["accuracy"] = float(np.trace(cm) / total) if total else 1.0
+    if task.multilabel:
+        metrics["accuracy"] = float(np.mean([_accuracy(cm) for cm in counts]))
+    else:
+        metrics["accuracy"] = _accuracy(counts)
     return ImageScores({name: metrics[name] for name in METRIC_NAMES}, per_class)
 
 
+def image_counts(pred: np.ndarray, truth: np.ndarray, task: Task, name: str = "") -> np.ndarray:
+    """Pixel counts of one image: prediction and truth are (H, W) maps or (C, H, W) planes."""
+    if pred.shape != truth.shape:
+        raise UnetError(
+            f"prediction and true mask of {name or 'an image'} differ in shape: "
+            f"{pred.shape} vs {truth.shape} (dataset.task={task.kind}, "
+            f"dataset.num_classes={task.num_classes})"
+        )
+    valid = task.valid_np(truth)
+    if task.multilabel:
+        return np.stack([confusion(p, t, 2, v, name) for p, t, v in zip(pred, truth, valid)])
+    return confusion(pred, truth, task.label_count, valid, name)
+
+
 def image_scores(
-    pred: np.ndarray, truth: np.ndarray, num_classes: int, name: str = ""
+    pred: np.ndarray, truth: np.ndarray, task: Task, name: str = ""
 ) -> tuple[ImageScores, np.ndarray]:
-    """(scores, confusion matrix) of one image's label maps (H, W)."""
-    if num_classes == 1:
-        truth = (truth > 0).astype(np.uint8)
-    cm = confusion(pred, truth, label_count(num_classes), name)
-    return scores_from_confusion(cm, num_classes), cm
+    """(scores, pixel counts) of one image."""
+    counts = image_counts(pred, truth, task, name)
+    return scores_from_counts(counts, task), counts

@@ -1,4 +1,8 @@
-"""The threshold sweep (binary models): mean per-image Dice at each threshold, and its best.
+"""The threshold sweep: mean per-image Dice at each threshold, and its best.
+
+Binary tasks sweep their one probability; multilabel tasks apply each
+threshold to every plane at once (an image's Dice at a threshold is the mean
+over its planes, as in the metrics), so one best threshold serves them all.
 
 `unet evaluate` writes the best threshold to `threshold.json` in its run
 folder; `unet predict predict.threshold_from=<that folder or file>` uses it.
@@ -20,21 +24,27 @@ THRESHOLD_FILE = "threshold.json"
 
 
 def sweep_counts(
-    prob: np.ndarray, truth: np.ndarray, thresholds: Sequence[float], min_size: int = 0
+    prob: np.ndarray,
+    truth: np.ndarray,
+    thresholds: Sequence[float],
+    min_size: int = 0,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(T, 3) true positives, false positives, false negatives of one image per threshold.
+    """(T, 3) true positives, false positives, false negatives of one mask per threshold.
 
-    `prob` (H, W) is the foreground probability, `truth` (H, W) non-zero on the object.
+    `prob` (H, W) is the foreground probability, `truth` (H, W) 1 on the object;
+    pixels outside `valid` (the task's ignored ones) are not counted.
     """
-    fg = truth > 0
+    fg = truth == 1
+    scored = np.ones(fg.shape, bool) if valid is None else valid
     out = np.zeros((len(thresholds), 3), dtype=np.int64)
     if min_size > 1:
         for i, t in enumerate(thresholds):
-            pred = remove_small_objects((prob > t).astype(np.uint8), min_size) > 0
+            pred = (remove_small_objects((prob > t).astype(np.uint8), min_size) > 0) & scored
             tp = int(np.count_nonzero(pred & fg))
             out[i] = (tp, int(np.count_nonzero(pred)) - tp, int(np.count_nonzero(fg)) - tp)
         return out
-    inside, outside = prob[fg], prob[~fg]  # compare each half once per threshold
+    inside, outside = prob[fg], prob[~fg & scored]  # compare each half once per threshold
     for i, t in enumerate(thresholds):
         tp = int(np.count_nonzero(inside > t))
         out[i] = (tp, int(np.count_nonzero(outside > t)), inside.size - tp)
@@ -52,7 +62,11 @@ def dice_iou(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class SweepTotals:
-    """Sums of per-image Dice and IoU per threshold, over the images seen so far."""
+    """Sums of per-image Dice and IoU per threshold, over the images seen so far.
+
+    `add` takes one image's counts (P, T, 3), one row per plane (one for a
+    binary task); the image's Dice is the mean over its planes.
+    """
 
     def __init__(self, thresholds: Sequence[float]) -> None:
         self.thresholds = [float(t) for t in thresholds]
@@ -61,9 +75,9 @@ class SweepTotals:
         self.images = 0
 
     def add(self, counts: np.ndarray) -> None:
-        dice, iou = dice_iou(counts)
-        self.dice += dice
-        self.iou += iou
+        scores = [dice_iou(plane) for plane in counts]
+        self.dice += np.mean([dice for dice, _ in scores], axis=0)
+        self.iou += np.mean([iou for _, iou in scores], axis=0)
         self.images += 1
 
     def rows(self) -> list[dict[str, float]]:
@@ -105,8 +119,8 @@ def read_threshold_file(source: str | Path) -> dict:
     if not path.is_file():
         raise UnetError(
             f"predict.threshold_from={source}: no {THRESHOLD_FILE} there. Point it at the run "
-            "folder of `unet evaluate` (binary models write one after the threshold sweep) or "
-            "at the file itself."
+            "folder of `unet evaluate` (binary and multilabel models write one after the "
+            "threshold sweep) or at the file itself."
         )
     try:
         content = json.loads(path.read_text())

@@ -20,7 +20,8 @@ from unetcli.inference.geometry import geometry_of, tracked
 
 
 class InferenceDataset(Dataset):
-    """Yields dicts: index, image (C, h, w) float tensor, geometry tuple, mask (H, W) or None."""
+    """Yields dicts: index, image (C, h, w) float tensor, geometry tuple, and the true mask
+    at the original size: (H, W), multilabel planes (C, H, W), or None."""
 
     def __init__(
         self,

@@ -20,12 +20,13 @@ from unetcli.hardware import Runtime
 from unetcli.inference.overlap_tile import overlap_tile_predict
 from unetcli.models.contract import SegmentationModel
 from unetcli.spatial import mirror_pad
+from unetcli.task import Task
 
 MODES = ("resize", "full", "sliding")
 
 
 class CoverOptions(Protocol):
-    """What `cover` reads of the inference options (InferenceOptions has all four)."""
+    """What `cover` reads of the inference options (InferenceOptions has all of it)."""
 
     @property
     def mode(self) -> str: ...
@@ -35,26 +36,25 @@ class CoverOptions(Protocol):
     def overlap(self) -> float: ...
     @property
     def batch_size(self) -> int: ...
+    @property
+    def task(self) -> Task: ...
 
 
 @dataclass(frozen=True)
 class Cover:
-    """The four settings of `cover`, for callers without a full InferenceOptions."""
+    """The settings of `cover`, for callers without a full InferenceOptions."""
 
     mode: str
     window: tuple[int, int] | None
     overlap: float
     batch_size: int
-
-
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Sigmoid for one channel (binary), softmax over classes otherwise, in float32."""
-    logits = logits.float()
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+    task: Task
 
 
 @torch.no_grad()
-def run_model(model: SegmentationModel, images: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+def run_model(
+    model: SegmentationModel, images: torch.Tensor, runtime: Runtime, task: Task
+) -> torch.Tensor:
     """Probabilities of one forward pass of a same-size (padded) model.
 
     The input is mirror-padded at the bottom and right to the model's
@@ -67,7 +67,7 @@ def run_model(model: SegmentationModel, images: torch.Tensor, runtime: Runtime) 
     x = mirror_pad(runtime.to_input(images), 0, pad_h, 0, pad_w)
     with runtime.autocast():
         logits = model(x)
-    return probabilities(logits[..., :height, :width])
+    return task.probabilities(logits[..., :height, :width])
 
 
 @lru_cache(maxsize=8)
@@ -101,18 +101,17 @@ def window_starts(length: int, window: int, overlap: float) -> list[int]:
 
 @torch.no_grad()
 def sliding_window(
-    model: SegmentationModel,
-    images: torch.Tensor,
-    runtime: Runtime,
-    window: tuple[int, int],
-    overlap: float,
-    batch_size: int,
+    model: SegmentationModel, images: torch.Tensor, runtime: Runtime, options: CoverOptions
 ) -> torch.Tensor:
     """Gaussian-weighted blend of overlapping windows (N, C, H, W) -> probabilities.
 
-    Windows are batched `batch_size` at a time; each pixel's result is the
-    weighted mean of the windows covering it, so window edges leave no seams.
+    Windows of `options.window` overlap by `options.overlap` and are batched
+    `options.batch_size` at a time; each pixel's result is the weighted mean
+    of the windows covering it, so window edges leave no seams.
     """
+    if options.window is None:
+        raise UnetError("internal: sliding mode without a window size")
+    window, overlap, batch_size = options.window, options.overlap, options.batch_size
     n, _, height, width = images.shape
     win_h, win_w = min(window[0], height), min(window[1], width)
     ys = window_starts(height, win_h, overlap)
@@ -129,7 +128,7 @@ def sliding_window(
         for start in range(0, len(boxes), per_image):
             chunk = boxes[start : start + per_image]
             crops = torch.stack([image[:, y : y + win_h, x : x + win_w] for y, x in chunk])
-            probs = run_model(model, crops, runtime)
+            probs = run_model(model, crops, runtime, options.task)
             if total is None:
                 total = torch.zeros(
                     (n, probs.shape[1], height, width), device=runtime.device, dtype=torch.float32
@@ -142,15 +141,17 @@ def sliding_window(
 
 @torch.no_grad()
 def overlap_tile(
-    model: SegmentationModel, images: torch.Tensor, runtime: Runtime, tile: int | None
+    model: SegmentationModel, images: torch.Tensor, runtime: Runtime, options: CoverOptions
 ) -> torch.Tensor:
     """Valid-convolution models (`output_margin` > 0): the paper's overlap-tile strategy.
 
-    `tile` is the input side of each tile; None takes the model's `tile_size`.
+    The tile's input side is the sliding window's longer side if one is set,
+    else the model's own `tile_size`.
     """
+    tile = max(options.window) if options.window else None
     with runtime.autocast():
         logits = overlap_tile_predict(model, runtime.to_input(images), tile)
-    return probabilities(logits)
+    return options.task.probabilities(logits)
 
 
 def cover(
@@ -161,17 +162,16 @@ def cover(
 ) -> torch.Tensor:
     """Probabilities (N, C, H, W) for a batch of transformed images, by `options.mode`.
 
+    The task (`options.task`) turns logits into probabilities.
+
     `resize` and `full` both run the whole (already resized, or original-size)
     input at once; `sliding` blends windows of `options.window` (height,
     width), `options.batch_size` windows at a time. A model that loses
     `output_margin` pixels a side always goes through overlap-tile, whose tile
     is the sliding window's longer side if one is set, else the model's own.
     """
-    window = options.window
     if model.output_margin > 0:
-        return overlap_tile(model, images, runtime, max(window) if window else None)
+        return overlap_tile(model, images, runtime, options)
     if options.mode == "sliding":
-        if window is None:
-            raise UnetError("internal: sliding mode without a window size")
-        return sliding_window(model, images, runtime, window, options.overlap, options.batch_size)
-    return run_model(model, images, runtime)
+        return sliding_window(model, images, runtime, options)
+    return run_model(model, images, runtime, options.task)

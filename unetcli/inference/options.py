@@ -12,6 +12,7 @@ from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
 from unetcli.inference.modes import MODES
 from unetcli.inference.tta import check_tta
+from unetcli.task import Task
 
 
 def _pair(value, key: str) -> tuple[int, int] | None:
@@ -41,8 +42,13 @@ def resolve_threads(value: object, key: str) -> int:
 
 @dataclass(frozen=True)
 class InferenceOptions:
-    """How to cover images (mode, window), TTA, and how to turn probabilities into labels."""
+    """How to cover images (mode, window), TTA, and how to turn probabilities into labels.
 
+    `task` is the checkpoint's (from its saved dataset config): it turns
+    logits into probabilities and those into labels.
+    """
+
+    task: Task
     mode: str
     tta: tuple[str, ...]
     window: tuple[int, int] | None
@@ -72,7 +78,7 @@ def inference_options(
     """
     dataset = trained.dataset
     image_size = _pair(dataset.get("image_size"), "dataset.image_size")
-    mode = str(node.get("mode", "auto"))
+    mode = str(node.mode)
     if mode == "auto":
         mode = "resize" if image_size else "full"
     if mode not in MODES:
@@ -82,32 +88,33 @@ def inference_options(
             f"{key}.mode=resize needs the training size dataset.image_size, but this checkpoint "
             f"was trained without one; use {key}.mode=full or {key}.mode=sliding"
         )
-    window = _pair(node.get("window"), f"{key}.window")
+    window = _pair(node.window, f"{key}.window")
     if mode == "sliding" and window is None:
         window = _pair(dataset.get("crop_size"), "dataset.crop_size") or image_size
         if window is None:
             raise UnetError(f"{key}.mode=sliding needs {key}.window=[height,width]")
-    overlap = float(node.get("overlap", 0.5))
+    overlap = float(node.overlap)
     if not 0 <= overlap < 1:
         raise UnetError(f"{key}.overlap must be in [0, 1), got {overlap}")
-    batch_size = node.get("batch_size")
+    batch_size = node.batch_size
     if batch_size is None:  # whole images: as many as the dataset validates at once, if it says
         whole = None if mode == "sliding" else dataset.get("validation_batch_size")
         batch_size = whole or 8
     batch_size = int(batch_size)
     if batch_size < 1:
         raise UnetError(f"{key}.batch_size must be at least 1, got {batch_size}")
-    min_size = int(node.get("min_object_size", 0) or 0)
+    min_size = int(node.min_object_size or 0)
     if min_size < 0:
         raise UnetError(f"{key}.min_object_size must be >= 0 pixels, got {min_size}")
-    threads = resolve_threads(node.get("threads", "auto"), f"{key}.threads")
+    threads = resolve_threads(node.threads, f"{key}.threads")
     if threshold is None:
-        threshold = float(node.get("threshold", 0.5))
+        threshold = float(node.threshold)
     if not 0 <= threshold <= 1:
         raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
     return InferenceOptions(
+        task=Task.from_config(dataset),
         mode=mode,
-        tta=tuple(check_tta(node.get("tta") or [], f"{key}.tta")),
+        tta=tuple(check_tta(node.tta or [], f"{key}.tta")),
         window=window,
         overlap=overlap,
         batch_size=batch_size,

@@ -1,4 +1,11 @@
-"""Per-image pictures on request: mask PNGs, 8-bit probability maps, outline overlays."""
+"""Per-image pictures on request: mask PNGs, 8-bit probability maps, overlays.
+
+File names number classes as people do (see unetcli.task): a binary task
+writes `<stem>.png`; a multiclass task one class-index PNG `<stem>.png` and
+probabilities `<stem>_class<k>.png` for k = 1..C-1; a multilabel task one
+0/255 mask `<stem>_<k>.png` and probability `<stem>_class<k>.png` per class
+k = 1..C (the same `_<k>` as its submission rows).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Outline colours (RGB): prediction per class, and the truth.
-PALETTE = np.array(
-    [
-        [0, 0, 0],
-        [0, 255, 0],
-        [255, 200, 0],
-        [0, 200, 255],
-        [255, 0, 255],
-        [255, 128, 0],
-        [128, 255, 128],
-        [0, 128, 255],
-    ],
-    dtype=np.uint8,
-)
-TRUTH_COLOUR = (255, 0, 0)
-
-
-def class_colour(label: int) -> tuple[int, int, int]:
-    return tuple(int(v) for v in PALETTE[1 + (label - 1) % (len(PALETTE) - 1)])
+from unetcli.task import Task
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
@@ -36,41 +25,16 @@ def write_png(path: Path, array: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def mask_image(labels: np.ndarray, num_channels: int) -> np.ndarray:
-    """Binary masks as 0/255 (visible), class maps as their indices."""
-    return labels * np.uint8(255) if num_channels == 1 else labels
+def mask_images(labels: np.ndarray, task: Task) -> list[tuple[str, np.ndarray]]:
+    """(suffix, image) per mask file: binary 0/255, class maps as indices, planes 0/255 each."""
+    if task.multilabel:
+        return [(f"_{p + 1}", plane * np.uint8(255)) for p, plane in enumerate(labels)]
+    return [("", labels * np.uint8(255) if task.kind == "binary" else labels)]
 
 
-def probability_images(probs: np.ndarray) -> list[tuple[str, np.ndarray]]:
+def probability_images(probs: np.ndarray, task: Task) -> list[tuple[str, np.ndarray]]:
     """(suffix, uint8 map) per foreground class: '' for binary, '_class<k>' for class k."""
     scaled = np.clip(np.rint(probs * 255), 0, 255).astype(np.uint8)
-    if probs.shape[0] == 1:
+    if task.kind == "binary":
         return [("", scaled[0])]
-    return [(f"_class{k}", scaled[k]) for k in range(1, probs.shape[0])]
-
-
-def outline_thickness(height: int, width: int) -> int:
-    return max(1, round(min(height, width) / 400))
-
-
-def draw_outlines(
-    canvas: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] | None, thickness: int
-) -> None:
-    """Draw the outline of each class region of `labels` on `canvas` (in place)."""
-    for value in np.unique(labels):
-        if value == 0:
-            continue
-        binary = (labels == value).astype(np.uint8)
-        contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(canvas, contours, -1, colour or class_colour(int(value)), thickness)
-
-
-def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
-    """The image (RGB) with the predicted outline (green, or a colour per class) and, when
-    known, the true outline (red), drawn over it."""
-    canvas = image.copy() if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
-    thickness = outline_thickness(*canvas.shape[:2])
-    if truth is not None:
-        draw_outlines(canvas, truth, TRUTH_COLOUR, thickness)
-    draw_outlines(canvas, pred, None, thickness)
-    return canvas
+    return [(f"_class{task.class_number(c)}", scaled[c]) for c in task.foreground]

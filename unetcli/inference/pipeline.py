@@ -121,7 +121,6 @@ def predictions(
     *,
     desc: str,
     progress: bool,
-    total: int,
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """(item, probabilities (C, h, w) float32 in model-input space) for each loader item, in order.
 
@@ -133,7 +132,9 @@ def predictions(
 
     predict = with_tta(one_pass, options.tta)
     model.eval()
-    with tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(loader.dataset), desc=desc, disable=not progress, dynamic_ncols=True
+    ) as bar:
         for items in loader:
             for group in same_shape_groups(items):
                 images = torch.stack([item["image"] for item in group])

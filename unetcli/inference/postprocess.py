@@ -1,26 +1,15 @@
-"""From probabilities to a label map: threshold or argmax, then drop small specks."""
+"""From probabilities to labels: the task's threshold or argmax, then drop small specks."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-
-def labels_from_probabilities(probs: np.ndarray, threshold: float) -> np.ndarray:
-    """Class index per pixel (H, W) uint8: probability > threshold for one channel, argmax else."""
-    if probs.shape[0] == 1:
-        return (probs[0] > threshold).astype(np.uint8)
-    return probs.argmax(0).astype(np.uint8)
+from unetcli.task import Task
 
 
-def remove_small_objects(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Set connected components (8-connected) smaller than `min_size` pixels to background.
-
-    Each non-background class is treated on its own, so a small region of one
-    class inside another is removed too (it becomes background, class 0).
-    """
-    if min_size <= 1:
-        return labels
+def _remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """One (H, W) label map with components smaller than `min_size` set to 0."""
     out = labels.copy()
     for value in np.unique(labels):
         if value == 0:
@@ -34,6 +23,24 @@ def remove_small_objects(labels: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
-def postprocess(probs: np.ndarray, threshold: float, min_size: int) -> np.ndarray:
-    """Labels (H, W) from probabilities (C, H, W): threshold/argmax, then the size filter."""
-    return remove_small_objects(labels_from_probabilities(probs, threshold), min_size)
+def remove_small_objects(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Set connected components (8-connected) smaller than `min_size` pixels to background.
+
+    Each non-background class of a (H, W) map is treated on its own, so a
+    small region of one class inside another is removed too (it becomes
+    background, class 0); each plane of (C, H, W) multilabel planes on its own.
+    """
+    if min_size <= 1:
+        return labels
+    if labels.ndim == 3:
+        return np.stack([_remove_small_regions(plane, min_size) for plane in labels])
+    return _remove_small_regions(labels, min_size)
+
+
+def postprocess(probs: np.ndarray, task: Task, threshold: float, min_size: int) -> np.ndarray:
+    """Labels from probabilities (C, H, W): the task's (H, W) map or (C, H, W) planes, uint8.
+
+    Binary and multilabel tasks threshold each probability, multiclass ones
+    take the argmax; then the size filter.
+    """
+    return remove_small_objects(task.labels_np(probs, threshold), min_size)

@@ -6,7 +6,8 @@ flushed to disk every `rows_per_member` rows or `seconds_per_member` seconds,
 so a run that is killed at any moment leaves `<name>.tmp` holding whole
 members plus at most one torn one. `resume=True` finds the last complete
 member, cuts the file there, checks that its rows are the first rows expected,
-and continues after them.
+and continues after them. `write_rows` keeps an image's rows (one per class
+for a multilabel task) in one member, so a resumed file ends on an image.
 """
 
 from __future__ import annotations
@@ -160,12 +161,18 @@ class SubmissionWriter:
         os.fsync(self._raw.fileno())
 
     def write(self, name: str, rle: str) -> None:
+        self.write_rows([(name, rle)])
+
+    def write_rows(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Write one image's rows together: a member never ends between them, so a
+        resumed file holds whole images (multilabel: one row per class)."""
         if self._member is None:
             self._open_member()
         assert self._member is not None
-        self._member.write(f"{_field(name)},{rle}\n".encode())
-        self.rows += 1
-        self._member_rows += 1
+        for name, rle in rows:
+            self._member.write(f"{_field(name)},{rle}\n".encode())
+        self.rows += len(rows)
+        self._member_rows += len(rows)
         if (
             self._member_rows >= self.rows_per_member
             or time.monotonic() - self._member_started >= self.seconds_per_member

@@ -1,7 +1,11 @@
-"""Segmentation losses. Each takes logits (N, C, H, W) and a mask (N, H, W) of class indices.
+"""Segmentation losses, built as `LossClass(task, **yaml_keys)`.
 
-One output channel means a binary task (sigmoid); C > 1 channels mean C
-classes (softmax). Each loss is one YAML file in conf/loss/.
+Each takes logits (N, C, H, W) and a target that fits the task: (N, H, W)
+class indices for binary and multiclass tasks, (N, C, H, W) 0/1 planes for
+multilabel ones; pixels equal to `task.ignore_index` count in no loss. A
+loss that cannot train a task refuses it when it is built. Each loss is one
+YAML file in conf/loss/, built with
+`unetcli.build.build(cfg.loss, "loss", task=task)`.
 """
 
 from unetcli.losses.bce import BCELoss

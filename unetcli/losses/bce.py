@@ -6,24 +6,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unetcli.losses._targets import onehot
+from unetcli.losses._targets import dense_target, masked_mean
+from unetcli.task import Task
 
 
 class BCELoss(nn.Module):
-    """Mean binary cross-entropy of each logit against the 0/1 mask.
+    """Mean binary cross-entropy of each logit against its 0/1 target, over scored pixels.
 
-    With C > 1 channels every channel is a one-vs-rest binary task against
-    the one-hot mask. `pos_weight` multiplies the loss of positive pixels
-    (e.g. the background-to-foreground ratio for thin structures).
+    Binary: the one logit against the mask; multiclass: every channel
+    one-vs-rest against the one-hot mask; multilabel: each plane on its own.
+    `pos_weight` multiplies the loss of positive pixels (e.g. the
+    background-to-foreground ratio for thin structures).
     """
 
-    def __init__(self, pos_weight: float | None = None) -> None:
+    def __init__(self, task: Task, pos_weight: float | None = None) -> None:
         super().__init__()
+        self.task = task
         self.pos_weight = pos_weight
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        hot = onehot(logits, target)
+        hot, scored = dense_target(self.task, logits, target)
         pos_weight = None
         if self.pos_weight is not None:
             pos_weight = torch.tensor(float(self.pos_weight), device=logits.device)
-        return F.binary_cross_entropy_with_logits(logits.float(), hot, pos_weight=pos_weight)
+        # Nothing ignored: torch's own mean (its fused backward), exactly as before ignore_index.
+        loss = F.binary_cross_entropy_with_logits(
+            logits.float(),
+            hot,
+            pos_weight=pos_weight,
+            reduction="mean" if scored is None else "none",
+        )
+        return loss if scored is None else masked_mean(loss, scored)

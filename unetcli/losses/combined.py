@@ -7,6 +7,7 @@ from torch import nn
 
 from unetcli.losses.bce import BCELoss
 from unetcli.losses.dice import SoftDiceLoss
+from unetcli.task import Task
 
 
 class BCEDiceLoss(nn.Module):
@@ -14,16 +15,18 @@ class BCEDiceLoss(nn.Module):
 
     def __init__(
         self,
+        task: Task,
         bce_weight: float = 1.0,
         dice_weight: float = 1.0,
         smooth: float = 1.0,
         pos_weight: float | None = None,
     ) -> None:
         super().__init__()
+        self.task = task
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
-        self.bce = BCELoss(pos_weight)
-        self.dice = SoftDiceLoss(smooth)
+        self.bce = BCELoss(task, pos_weight)
+        self.dice = SoftDiceLoss(task, smooth)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.bce_weight * self.bce(logits, target) + self.dice_weight * self.dice(

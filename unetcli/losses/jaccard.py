@@ -6,20 +6,23 @@ import torch
 from torch import nn
 
 from unetcli.losses._targets import soft_overlap
+from unetcli.task import Task
 
 
 class SoftJaccardLoss(nn.Module):
-    """1 - soft IoU, |P*T| / (|P| + |T| - |P*T|) over the batch per class, mean over classes.
+    """1 - soft IoU, |P*T| / (|P| + |T| - |P*T|) over the batch per channel, mean over channels.
 
-    The same conventions as SoftDiceLoss: sigmoid for one channel, softmax
-    (background included) otherwise; `smooth` keeps empty masks defined.
+    The same conventions as SoftDiceLoss: sigmoid for binary and multilabel
+    tasks, softmax (background included) for multiclass ones; `smooth` keeps
+    empty masks defined.
     """
 
-    def __init__(self, smooth: float = 1.0) -> None:
+    def __init__(self, task: Task, smooth: float = 1.0) -> None:
         super().__init__()
+        self.task = task
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        intersection, prob_sum, target_sum = soft_overlap(logits, target)
+        intersection, prob_sum, target_sum = soft_overlap(self.task, logits, target)
         union = prob_sum + target_sum - intersection
         return 1 - ((intersection + self.smooth) / (union + self.smooth)).mean()

@@ -28,7 +28,20 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from unetcli.errors import UnetError
+
+BORDER_ON = ("background", "all")
 ClassWeights = str | Sequence[float] | None
+
+
+def check_options(class_weights: ClassWeights, border_on: str) -> None:
+    """Refuse option values the map does not know, naming the loss key."""
+    if isinstance(class_weights, str) and class_weights != "balanced":
+        raise UnetError(
+            f"loss.class_weights must be 'balanced', a list or null, not {class_weights!r}"
+        )
+    if border_on not in BORDER_ON:
+        raise UnetError(f"loss.border_on must be 'background' or 'all', not {border_on!r}")
 
 
 def class_weight_map(mask: np.ndarray, class_weights: ClassWeights = "balanced") -> np.ndarray:
@@ -37,18 +50,15 @@ def class_weight_map(mask: np.ndarray, class_weights: ClassWeights = "balanced")
     if class_weights is None:
         return np.ones(mask.shape, np.float32)
     values, counts = np.unique(mask, return_counts=True)
+    check_options(class_weights, "background")
     if isinstance(class_weights, str):
-        if class_weights != "balanced":
-            raise ValueError(
-                f"loss.class_weights must be 'balanced', a list or null, not {class_weights!r}"
-            )
         table = {v: mask.size / (len(values) * c) for v, c in zip(values, counts)}
     else:
         weights = list(class_weights)
         if values.max() >= len(weights):
-            raise ValueError(
+            raise UnetError(
                 f"loss.class_weights has {len(weights)} values but the mask holds class "
-                f"{int(values.max())}"
+                f"{int(values.max())}; give one weight per class, background first"
             )
         table = {v: weights[int(v)] for v in values}
     out = np.empty(mask.shape, np.float32)
@@ -88,8 +98,7 @@ def border_weight_map(
     connectivity: int = 4,
 ) -> np.ndarray:
     """w0 * exp(-(d1 + d2)^2 / (2 sigma^2)), zero with fewer than two objects."""
-    if border_on not in ("background", "all"):
-        raise ValueError(f"loss.border_on must be 'background' or 'all', not {border_on!r}")
+    check_options(None, border_on)
     mask = np.asarray(mask)
     d1, d2, count = object_distances(mask, connectivity)
     if count < 2:

@@ -1,5 +1,5 @@
 """Per-image segmentation metrics."""
 
-from unetcli.metrics.segmentation import METRIC_NAMES, per_image_metrics, predict_labels
+from unetcli.metrics.segmentation import METRIC_NAMES, per_image_metrics
 
-__all__ = ["METRIC_NAMES", "per_image_metrics", "predict_labels"]
+__all__ = ["METRIC_NAMES", "per_image_metrics"]
