@@ -7,11 +7,21 @@ The helpers are re-exported here because older test files import them from
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
+# One intra-op thread per process, set before torch is first imported and
+# inherited by the `unet` subprocesses: the suite's tensors are tiny, and where
+# other work shares the cores (CI runners, shared machines) waiting OpenMP threads
+# spin and cost several times the work itself (measured: 3-4x on 2 busy cores).
+# Run `OMP_NUM_THREADS=2 pytest` to choose otherwise.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Importing albumentations otherwise asks the internet for a newer version.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from tests.helpers import (  # noqa: F401  (re-exported for older imports)
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers import (  # noqa: E402, F401  (re-exported for older imports)
     CONF,
     REPO,
     compose,
@@ -21,8 +31,6 @@ from tests.helpers import (  # noqa: F401  (re-exported for older imports)
     tiny_overrides,
     unet_command,
 )
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 @pytest.fixture

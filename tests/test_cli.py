@@ -13,8 +13,9 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
-from tests.helpers import CONF, REPO, run_command, run_unet
+from tests.helpers import CONF, REPO, compose, run_command, run_unet
 from unetcli.cli import COMMANDS, main, split_command
 
 
@@ -119,7 +120,10 @@ def test_command_help_lists_its_config_groups_and_options(workdir):
 
 @pytest.mark.slow
 def test_cfg_job_from_an_empty_folder_prints_public_keys(workdir):
-    out = run_unet("train", "--cfg", "job", cwd=workdir).stdout
+    out = run_unet("train", "--cfg", "job", "model=unet", "trainer.epochs=3", cwd=workdir).stdout
+    # The in-process helper composes exactly what the command runs with.
+    printed = OmegaConf.to_container(OmegaConf.create(out))
+    assert printed == OmegaConf.to_container(compose("train", ["model=unet", "trainer.epochs=3"]))
     for key in (
         "epochs:",
         "batch_size:",
