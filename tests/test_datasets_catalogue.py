@@ -49,11 +49,11 @@ def write_fake_data(name: str, root: Path) -> None:
     fake_datasets.BY_DATASET[name](root)
 
 
-@pytest.fixture(params=DATASET_FILES, ids=lambda p: p.stem)
-def prepared(request, tmp_path) -> tuple[DictConfig, Layout]:
-    """(the composed config, its built and prepared layout) on fake data."""
+@pytest.fixture(scope="module", params=DATASET_FILES, ids=lambda p: p.stem)
+def prepared(request, tmp_path_factory) -> tuple[DictConfig, Layout]:
+    """(the composed config, its built and prepared layout) on fake data; once per dataset."""
     name = request.param.stem
-    cfg = small_config(name, tmp_path / "data")
+    cfg = small_config(name, tmp_path_factory.mktemp(name) / "data")
     assert cfg.dataset.name == name
     write_fake_data(name, Path(cfg.dataset.root))
     layout = build_layout(cfg.dataset)

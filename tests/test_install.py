@@ -18,17 +18,22 @@ from tests.helpers import CONF, REPO, only_run_dir
 
 pytestmark = pytest.mark.slow
 
-# What never belongs in a wheel build: VCS data, environments, earlier build output.
-NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-    ".ruff_cache", "outputs", "data",
-)  # fmt: skip
+# What the build reads: the project file, its readme, the package (with the
+# unetcli/conf link) and the configs it links to.
+BUILD_INPUTS = ["pyproject.toml", "README.md", "unetcli", "conf"]
 
 
 def build_wheel(tmp_path: Path) -> Path:
-    """Build from a clean copy, so a stale build/ folder of the checkout cannot leak in."""
+    """Build from a copy of the build inputs only, so nothing else of the checkout (a
+    stale build/ folder, local data or checkpoints) can leak into the wheel."""
     source, wheels = tmp_path / "source", tmp_path / "wheels"
-    shutil.copytree(REPO, source, symlinks=True, ignore=NOT_SOURCES)
+    source.mkdir()
+    for name in BUILD_INPUTS:
+        if (REPO / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(REPO / name, source / name, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(REPO / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
         check=True,
