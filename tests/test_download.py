@@ -255,24 +255,25 @@ def test_cut_transfer_is_never_unpacked_and_resumes(kaggle, tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_transfer_leaves_nothing_to_train_on(kaggle, tmp_path):
     import subprocess
-    import time
 
     kaggle.clear_requests()
     kaggle.state.stalls["train.zip"] = 30.0
+    kaggle.state.stalling.clear()
+    proc = None
     try:
         proc = subprocess.Popen(
             [*unet_command(), "download", "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}"],
             cwd=tmp_path, env=kaggle.env(tmp_path / "home"), text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.time() + 60
-        while not kaggle.requests("/blobs/") and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # inside the stalled transfer
+        # The server has sent part of train.zip and holds the rest: the client is inside it.
+        assert kaggle.state.stalling.wait(120), "the transfer of train.zip never started"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         kaggle.state.stalls.clear()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 1
     text = " ".join(err.split())
     assert "interrupted" in text and "resumes it" in text and "Traceback" not in text
