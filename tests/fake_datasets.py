@@ -147,3 +147,30 @@ def zip_members(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()
+
+
+def _montgomery_root(root: Path) -> Path:
+    """The Kaggle archive's nesting: the set lies two folders below dataset.root."""
+    montgomery(root / "Montgomery" / "MontgomerySet")
+    return root
+
+
+#: conf/dataset/<name>.yaml -> writes fake data at that dataset's `root`, in its layout.
+#: A dataset YAML added without an entry here fails tests/test_datasets_catalogue.py.
+BY_DATASET = {
+    "carvana": carvana,
+    "massachusetts_buildings": buildings,
+    "montgomery": _montgomery_root,
+    "folder": folder,
+}
+
+#: Datasets whose layout generates its own files (conf overrides keep them tiny).
+SELF_GENERATED = {
+    "synthetic": [
+        "dataset.layout.num_objects=4",
+        "dataset.layout.views=2",
+        "dataset.layout.num_test=2",
+        "dataset.layout.height=32",
+        "dataset.layout.width=48",
+    ],
+}

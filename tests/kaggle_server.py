@@ -47,6 +47,9 @@ class State:
     cuts: dict[str, tuple[int, int]] = field(default_factory=dict)
     # blob suffix -> seconds to stall after the first 64 KiB (a slow transfer).
     stalls: dict[str, float] = field(default_factory=dict)
+    # Set once a stalled transfer has sent its first 64 KiB and waits: the client
+    # is then inside that transfer.
+    stalling: threading.Event = field(default_factory=threading.Event)
     seen: list[Seen] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
@@ -238,6 +241,7 @@ def _handler(server: KaggleServer) -> type[BaseHTTPRequestHandler]:
             if cut is None and stall is not None:
                 self.wfile.write(body[:65536])
                 self.wfile.flush()
+                state.stalling.set()
                 time.sleep(stall)
                 self.wfile.write(body[65536:])
                 return

@@ -10,7 +10,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests import fake_datasets
-from tests.conftest import only_run_dir, run_unet
+from tests.helpers import run_command
 from unetcli.datasets.buildings import BuildingsLayout
 from unetcli.errors import UnetError
 
@@ -82,24 +82,25 @@ def test_tiff_copy_is_used_when_there_is_no_png(tmp_path, buildings_root):
 
 
 @pytest.mark.slow
-def test_one_training_step_on_crops_validating_whole_tiles(buildings_root, tmp_path):
-    proc = run_unet(
+def test_one_training_step_on_crops_validating_whole_tiles(buildings_root, tmp_path, capsys):
+    run_command(
         "train",
-        "dataset=massachusetts_buildings",
-        f"dataset.root={buildings_root}",
-        f"paths.output_root={tmp_path / 'outputs'}",
-        "dataset.crop_size=32",
-        "model.widths=[4,8]",
-        "trainer.epochs=1",
-        "trainer.max_steps_per_epoch=1",
-        "trainer.batch_size=2",
-        "trainer.progress=false",
-        "hardware.num_workers=0",
-        cwd=tmp_path,
+        [
+            "dataset=massachusetts_buildings",
+            f"dataset.root={buildings_root}",
+            "dataset.crop_size=32",
+            "model.widths=[4,8]",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.batch_size=2",
+            "trainer.progress=false",
+            "hardware.num_workers=0",
+        ],
+        tmp_path,
     )
-    assert "train: 3 images, validation: 1 images" in proc.stdout
+    assert "train: 3 images, validation: 1 images" in capsys.readouterr().out
     # Validation saw the whole 48x48 tile (input | truth | prediction), not a 32 crop.
-    acc = EventAccumulator(str(only_run_dir(tmp_path / "outputs" / "train") / "tensorboard"))
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
     acc.Reload()
     grid = acc.Images("val/examples")[0]
     assert (grid.height, grid.width) == (48, 3 * 48)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests import fake_datasets
-from tests.conftest import run_unet
+from tests.helpers import run_command
 from unetcli.datasets.carvana import CarvanaLayout, car_id
 
 
@@ -47,20 +47,22 @@ def test_inventory_counts_what_download_checks(carvana_root):
 
 
 @pytest.mark.slow
-def test_one_training_step(carvana_root, tmp_path):
-    proc = run_unet(
+def test_one_training_step(carvana_root, tmp_path, capsys):
+    result = run_command(
         "train",
-        "dataset=carvana",
-        f"dataset.root={carvana_root}",
-        f"paths.output_root={tmp_path / 'outputs'}",
-        "dataset.image_size=[32,48]",
-        "model.widths=[4,8]",
-        "trainer.epochs=1",
-        "trainer.max_steps_per_epoch=1",
-        "trainer.batch_size=4",
-        "trainer.progress=false",
-        "hardware.num_workers=0",
-        cwd=tmp_path,
+        [
+            "dataset=carvana",
+            f"dataset.root={carvana_root}",
+            "dataset.image_size=[32,48]",
+            "model.widths=[4,8]",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.batch_size=4",
+            "trainer.progress=false",
+            "hardware.num_workers=0",
+        ],
+        tmp_path,
     )
-    assert "train: 16 images, validation: 4 images" in proc.stdout
-    assert "unet train: done" in proc.stdout
+    out = capsys.readouterr().out
+    assert "train: 16 images, validation: 4 images" in out and "unet train: done" in out
+    assert result["epochs"] == 1 and (tmp_path / "checkpoints" / "best.pt").is_file()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests import fake_datasets
-from tests.conftest import only_run_dir, run_unet
+from tests.helpers import run_command
 from unetcli.datasets.montgomery import MontgomeryLayout
 from unetcli.errors import UnetError
 
@@ -75,24 +75,24 @@ def test_a_missing_lung_mask_stops_the_check(tmp_path):
 
 
 @pytest.mark.slow
-def test_one_training_step_on_one_channel(montgomery_root, tmp_path):
-    proc = run_unet(
+def test_one_training_step_on_one_channel(montgomery_root, tmp_path, capsys):
+    run_command(
         "train",
-        "dataset=montgomery",
-        f"dataset.root={montgomery_root}",
-        f"paths.output_root={tmp_path / 'outputs'}",
-        "dataset.image_size=[32,32]",
-        "model.widths=[4,8]",
-        "trainer.epochs=1",
-        "trainer.max_steps_per_epoch=1",
-        "trainer.batch_size=2",
-        "trainer.progress=false",
-        "hardware.num_workers=0",
-        cwd=tmp_path,
+        [
+            "dataset=montgomery",
+            f"dataset.root={montgomery_root}",
+            "dataset.image_size=[32,32]",
+            "model.widths=[4,8]",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.batch_size=2",
+            "trainer.progress=false",
+            "hardware.num_workers=0",
+        ],
+        tmp_path,
     )
     # 10 images: 1 held out for test, 2 of the other 9 for validation.
-    assert "train: 7 images, validation: 2 images" in proc.stdout
-    run = only_run_dir(tmp_path / "outputs" / "train")
-    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert "train: 7 images, validation: 2 images" in capsys.readouterr().out
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
     first = next(v for k, v in state["model"].items() if v.ndim == 4)
     assert first.shape[1] == 1  # the first convolution takes one (gray) channel

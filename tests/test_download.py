@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import fake_datasets
-from tests.conftest import run_unet, unet_command
+from tests.helpers import run_command, run_unet, unet_command
 from tests.kaggle_server import KaggleServer
 from unetcli.datasets.carvana import CarvanaLayout
 from unetcli.download.archive import unpack
@@ -87,7 +87,7 @@ def assert_nothing_unpacked(root: Path) -> None:
 
 # --- fetched through the real client -------------------------------------------------
 @pytest.mark.slow
-def test_competition_download_then_skip_then_force(kaggle, tmp_path):
+def test_competition_download_then_skip_then_force(kaggle, tmp_path, capsys):
     root = tmp_path / "data" / "carvana"
     root.mkdir(parents=True)
     (root / "my_notes.txt").write_text("mine")
@@ -119,15 +119,13 @@ def test_competition_download_then_skip_then_force(kaggle, tmp_path):
     same_tree(kaggle.sources["carvana"], root, ["train"])  # the damaged file is whole again
     assert (root / "my_notes.txt").read_text() == "mine"
 
-    # ... and `unet train` trains on what was fetched.
-    trained = run_unet(
-        "train", "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}",
-        f"paths.output_root={tmp_path / 'outputs'}", "dataset.image_size=[32,48]",
+    # ... and training (in-process) trains on what was fetched.
+    run_command("train", [
+        "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}", "dataset.image_size=[32,48]",
         "model.widths=[4,8]", "trainer.epochs=1", "trainer.max_steps_per_epoch=1",
         "trainer.batch_size=4", "trainer.progress=false", "hardware.num_workers=0",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert "train: 16 images, validation: 4 images" in trained.stdout
+    ], tmp_path / "train")  # fmt: skip
+    assert "train: 16 images, validation: 4 images" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -241,10 +239,9 @@ def test_cut_transfer_is_never_unpacked_and_resumes(kaggle, tmp_path):
     assert partial.is_file() and 0 < partial.stat().st_size < CUT_AT
     assert str(partial) in text
     assert_nothing_unpacked(root)
-    refused = run_unet(
-        "train", "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}", cwd=tmp_path, check=False
-    )
-    assert refused.returncode == 1 and "no images found" in refused.stderr
+    with pytest.raises(UnetError, match="no images found"):  # training refuses it (in-process)
+        run_command("train", ["dataset=carvana", f"paths.data_dir={tmp_path / 'data'}"],
+                    tmp_path / "train")  # fmt: skip
 
     kaggle.clear_requests()
     have = partial.stat().st_size
@@ -258,24 +255,25 @@ def test_cut_transfer_is_never_unpacked_and_resumes(kaggle, tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_transfer_leaves_nothing_to_train_on(kaggle, tmp_path):
     import subprocess
-    import time
 
     kaggle.clear_requests()
     kaggle.state.stalls["train.zip"] = 30.0
+    kaggle.state.stalling.clear()
+    proc = None
     try:
         proc = subprocess.Popen(
             [*unet_command(), "download", "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}"],
             cwd=tmp_path, env=kaggle.env(tmp_path / "home"), text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.time() + 60
-        while not kaggle.requests("/blobs/") and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # inside the stalled transfer
+        # The server has sent part of train.zip and holds the rest: the client is inside it.
+        assert kaggle.state.stalling.wait(120), "the transfer of train.zip never started"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         kaggle.state.stalls.clear()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 1
     text = " ".join(err.split())
     assert "interrupted" in text and "resumes it" in text and "Traceback" not in text

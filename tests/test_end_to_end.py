@@ -1,4 +1,9 @@
-"""The real `unet` command in subprocesses: train, evaluate, predict, resume, sweep."""
+"""The real `unet` command in subprocesses: train -> evaluate -> predict, and a sweep.
+
+One tiny training run (a subprocess) is shared by the chain below. Where the
+subprocess is not the point (scoring a submission, resuming training), the same
+commands run in-process through `tests.helpers.run_command`.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,15 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import only_run_dir, run_unet, tiny_overrides
+from tests.helpers import only_run_dir, run_command, run_unet, tiny_overrides
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
+from unetcli.errors import UnetError
 from unetcli.rle import rle_decode
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 10  # of the shared tiny run: about 10 s on 2 cores, Dice rises from ~0.3 to ~0.6
+EPOCHS = 10  # of the shared tiny run (160 images): validation Dice rises from ~0.45 to ~0.6
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:
@@ -29,17 +35,17 @@ def read_metrics(run: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path, list[str]]:
-    """One tiny training run shared by the tests below: (workdir, run folder, overrides)."""
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """One tiny training run shared by the tests below: (its working folder, run folder)."""
     root = tmp_path_factory.mktemp("e2e")
-    overrides = tiny_overrides(root)
-    proc = run_unet("train", *overrides, f"trainer.epochs={EPOCHS}", "optimizer.lr=3e-3", cwd=root)
+    args = [*tiny_overrides(root), f"trainer.epochs={EPOCHS}", "optimizer.lr=3e-3"]
+    proc = run_unet("train", *args, cwd=root)
     assert "unet train: done" in proc.stdout and "best epoch" in proc.stdout
-    return root, only_run_dir(root / "outputs" / "train"), overrides
+    return root, only_run_dir(root / "outputs" / "train")
 
 
 def test_train_writes_every_output_and_dice_rises(trained):
-    _, run, _ = trained
+    _, run = trained
     for name in ("checkpoints/best.pt", "checkpoints/last.pt", "metrics.csv", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
     rows = read_metrics(run)
@@ -52,7 +58,7 @@ def test_train_writes_every_output_and_dice_rises(trained):
 
 
 def test_tensorboard_holds_losses_metrics_and_image_grid(trained):
-    _, run, _ = trained
+    _, run = trained
     acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
     acc.Reload()
     scalars = acc.Tags()["scalars"]
@@ -67,7 +73,7 @@ def test_tensorboard_holds_losses_metrics_and_image_grid(trained):
 
 
 def test_evaluate_reproduces_the_best_validation_dice(trained):
-    root, run, _ = trained
+    root, run = trained
     proc = run_unet(
         "evaluate",
         f"checkpoint={run}/checkpoints/best.pt",
@@ -127,7 +133,7 @@ PREDICT_ARGS = ["predict.batch_size=2", "predict.rows_per_member=2", "predict.tt
 @pytest.fixture(scope="module")
 def predicted(trained) -> Path:
     """One `unet predict` run of the trained model, with every optional output."""
-    root, run, _ = trained
+    root, run = trained
     run_unet(
         "predict",
         f"checkpoint={run}/checkpoints/best.pt",
@@ -143,7 +149,7 @@ def predicted(trained) -> Path:
 
 
 def test_predict_writes_a_submission_that_decodes_to_each_image(trained, predicted):
-    root, run, _ = trained
+    root, run = trained
     out = predicted
     with gzip.open(out / "submission.csv.gz", "rt", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -178,7 +184,7 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained, predict
 
 
 def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, tmp_path):
-    root, run, _ = trained
+    root, run = trained
     complete = (predicted / "submission.csv.gz").read_bytes()
     ends = gzip_member_ends(complete)
     assert len(ends) == 4  # the header, then three members of two rows
@@ -187,15 +193,9 @@ def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, t
     folder = tmp_path / "interrupted"
     folder.mkdir()
     (folder / "submission.csv.gz.tmp").write_bytes(complete[:cut])
-    refused = run_unet(
-        "predict",
-        f"checkpoint={run}/checkpoints/best.pt",
-        f"predict.output_dir={folder}",
-        *PREDICT_ARGS,
-        cwd=root,
-        check=False,
-    )
-    assert refused.returncode != 0 and "predict.resume=true" in refused.stderr
+    checkpoint = f"checkpoint={run}/checkpoints/best.pt"
+    with pytest.raises(UnetError, match="predict.resume=true"):  # in-process: the refusal
+        run_command("predict", [checkpoint, f"predict.output_dir={folder}", *PREDICT_ARGS], folder)
     proc = run_unet(
         "predict",
         f"checkpoint={run}/checkpoints/best.pt",
@@ -212,68 +212,101 @@ def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, t
 
 
 def test_evaluate_on_the_submission_gives_the_model_s_own_dice(trained, predicted, tmp_path):
-    root, run, _ = trained
+    root, run = trained
     masks = root / "data" / "synthetic" / "test_masks"
-    run_unet(
+    run_command(
         "evaluate",
-        f"checkpoint={run}/checkpoints/best.pt",
-        "evaluate.split=test",
-        "evaluate.tta=[hflip,vflip]",
-        f"paths.output_root={tmp_path / 'model'}",
-        "evaluate.progress=false",
-        cwd=root,
+        [
+            f"checkpoint={run}/checkpoints/best.pt",
+            "evaluate.split=test",
+            "evaluate.tta=[hflip,vflip]",
+            "evaluate.progress=false",
+        ],
+        tmp_path / "model",
     )
-    proc = run_unet(
+    run_command(
         "evaluate",
-        f"evaluate.submission={predicted / 'submission.csv.gz'}",
-        f"evaluate.masks={masks}",
-        f"evaluate.images={root / 'data' / 'synthetic' / 'test'}",
-        f"paths.output_root={tmp_path / 'submission'}",
-        cwd=root,
+        [
+            f"evaluate.submission={predicted / 'submission.csv.gz'}",
+            f"evaluate.masks={masks}",
+            f"evaluate.images={root / 'data' / 'synthetic' / 'test'}",
+        ],
+        tmp_path / "submission",
     )
-    assert "submission scored" in proc.stdout
-    reports = {}
+    per_image, reports = {}, {}
     for name in ("model", "submission"):
-        out = only_run_dir(tmp_path / name / "evaluate")
-        with (out / "per_image.csv").open() as f:
-            per_image = {r["image"]: float(r["dice"]) for r in csv.DictReader(f)}
-        reports[name] = (json.loads((out / "metrics.json").read_text()), per_image)
-    (model, model_rows), (sub, sub_rows) = reports["model"], reports["submission"]
-    assert len(sub_rows) == 6 and sub_rows == pytest.approx(model_rows, abs=1e-6)
+        with (tmp_path / name / "per_image.csv").open() as f:
+            per_image[name] = {r["image"]: float(r["dice"]) for r in csv.DictReader(f)}
+        reports[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    model, sub = reports["model"], reports["submission"]
+    assert len(per_image["submission"]) == 6
+    assert per_image["submission"] == pytest.approx(per_image["model"], abs=1e-6)
     assert sub["metrics"]["dice"] == pytest.approx(model["metrics"]["dice"], abs=1e-6)
     assert sub["rows_without_mask"] == 0 and sub["masks_without_row"] == 0
-    assert (only_run_dir(tmp_path / "submission" / "evaluate") / "worst.png").is_file()
+    assert (tmp_path / "submission" / "worst.png").is_file()
 
 
-def test_resume_continues_epochs_and_optimizer_state(trained, tmp_path):
-    root, run, overrides = trained
-    overrides = [o for o in overrides if not o.startswith("paths.output_root")]
-    out_root = tmp_path / "outputs"
-    first = torch.load(run / "checkpoints/last.pt", weights_only=False)
-    run_unet(
+# --- resuming training, in-process --------------------------------------------------------
+
+
+def last_state(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+    """Two epochs, then a resume to four, end where four uninterrupted epochs end.
+
+    One full batch per epoch and no augmentation, so neither the loader's order nor
+    the random draws matter. Adam's moments shape every step and a step schedule
+    lowers the rate after epoch 3 (counted from the start of the run), so a resume
+    that lost the optimizer, the schedule or the counters ends elsewhere.
+    """
+    common = [
+        *tiny_overrides(tmp_path, objects=6),
+        "trainer.batch_size=16",
+        "trainer.log_images=0",
+        "augmentation=none",
+        "optimizer=adam",
+        "optimizer.lr=1e-2",
+        "scheduler=step",
+        "scheduler.factory.step_size=3",
+        "hardware=cpu",
+        "hardware.precision=fp32",
+    ]
+    run_command("train", [*common, "trainer.epochs=4"], tmp_path / "whole")
+    run_command("train", [*common, "trainer.epochs=2"], tmp_path / "first")
+    first = last_state(tmp_path / "first")
+    result = run_command(
         "train",
-        *overrides,
-        f"paths.output_root={out_root}",
-        f"trainer.epochs={EPOCHS + 2}",
-        "optimizer.lr=3e-3",
-        f"trainer.resume={run}/checkpoints/last.pt",
-        cwd=root,
+        [*common, "trainer.epochs=4", f"trainer.resume={tmp_path / 'first/checkpoints/last.pt'}"],
+        tmp_path / "resumed",
     )
-    resumed = only_run_dir(out_root / "train")
-    assert [int(r["epoch"]) for r in read_metrics(resumed)] == [EPOCHS + 1, EPOCHS + 2]
-    last = torch.load(resumed / "checkpoints/last.pt", weights_only=False)
-    steps_per_epoch = first["global_step"] // EPOCHS
-    assert last["epoch"] == EPOCHS + 2
-    assert last["global_step"] == first["global_step"] + 2 * steps_per_epoch
-    step_before = first["optimizer"]["state"][0]["step"]
-    assert last["optimizer"]["state"][0]["step"] == step_before + 2 * steps_per_epoch
+    assert result["epochs"] == 4
+    whole, resumed = last_state(tmp_path / "whole"), last_state(tmp_path / "resumed")
+    rows = {name: read_metrics(tmp_path / name) for name in ("whole", "resumed")}
+    assert [int(r["epoch"]) for r in rows["resumed"]] == [3, 4]
+    lrs = {name: [float(r["lr"]) for r in rows[name][-2:]] for name in rows}
+    assert lrs["whole"] == pytest.approx([1e-2, 1e-3])
+    assert lrs["resumed"] == pytest.approx(lrs["whole"])
+    assert resumed["scheduler"]["last_epoch"] == whole["scheduler"]["last_epoch"] == 4
+    assert resumed["epoch"] == whole["epoch"] == 4
+    assert resumed["global_step"] == whole["global_step"] == 4
+    assert resumed["optimizer"]["state"][0]["step"] == whole["optimizer"]["state"][0]["step"]
+    for name, weight in whole["model"].items():
+        torch.testing.assert_close(resumed["model"][name], weight, rtol=1e-4, atol=1e-6)
+    moved = [k for k, v in whole["model"].items() if not torch.equal(v, first["model"][k])]
+    assert len(moved) == len(whole["model"])  # epochs 3 and 4 changed every tensor
+    assert resumed["metrics"] == pytest.approx(whole["metrics"], abs=1e-4)
 
 
-@pytest.mark.parametrize("order", ["train -m", "-m train"])
-def test_multirun_writes_one_folder_per_job_and_a_summary(tmp_path, order):
+# --- a sweep ------------------------------------------------------------------------------
+
+
+def test_multirun_writes_one_folder_per_job_and_a_summary(tmp_path):
     args = [
-        *order.split(),
-        *tiny_overrides(tmp_path),
+        "-m",
+        "train",  # the command word after a Hydra flag (split_command's own tests cover orders)
+        *tiny_overrides(tmp_path, objects=6),
         "optimizer.lr=1e-3,3e-4",
         "trainer.epochs=1",
         "trainer.max_steps_per_epoch=2",

@@ -1,8 +1,16 @@
-"""Seeded runs see the same augmented batches, with or without loader workers."""
+"""Seeded runs see the same augmented batches, and each loader worker augments differently.
+
+Every worker process gets a copy of the dataset's albumentations pipeline with the
+same seed; `unetcli.build._seed_worker` reseeds each copy from the worker's own
+torch seed. Without that, worker 1 would replay worker 0's flips exactly.
+"""
+
+from __future__ import annotations
 
 import pytest
 import torch
 from omegaconf import OmegaConf
+from torch.utils.data import get_worker_info
 
 from unetcli.build import make_loader
 from unetcli.datasets.synthetic import SyntheticLayout
@@ -18,6 +26,7 @@ FLIPS = OmegaConf.create(
         ]
     }
 )
+BATCH = 4
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +37,26 @@ def layout(tmp_path_factory):
     return layout
 
 
+class WorkerTagged(SegmentationDataset):
+    """The real dataset, with the id of the loader worker that produced each item."""
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        info = get_worker_info()
+        item["worker"] = -1 if info is None else info.id
+        return item
+
+
+def loader_for(dataset: SegmentationDataset, workers: int, seed: int):
+    runtime = resolve_hardware({"device": "cpu", "num_workers": workers})
+    generator = torch.Generator().manual_seed(seed)
+    return make_loader(dataset, BATCH, runtime, shuffle=True, generator=generator)
+
+
 def epoch_pixels(layout, workers: int, seed: int) -> torch.Tensor:
     transform = build_transform(DATASET, FLIPS, "train", seed=seed)
     dataset = SegmentationDataset(layout, layout.labelled_samples(), transform)
-    runtime = resolve_hardware({"device": "cpu", "num_workers": workers})
-    generator = torch.Generator().manual_seed(seed)
-    loader = make_loader(dataset, 4, runtime, shuffle=True, generator=generator)
-    return torch.cat([batch["image"].flatten() for batch in loader])
+    return torch.cat([batch["image"].flatten() for batch in loader_for(dataset, workers, seed)])
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -42,3 +64,22 @@ def test_same_seed_same_augmented_batches(layout, workers):
     first = epoch_pixels(layout, workers, seed=1)
     assert torch.equal(first, epoch_pixels(layout, workers, seed=1))
     assert not torch.equal(first, epoch_pixels(layout, workers, seed=2))
+
+
+def test_each_worker_draws_its_own_augmentations(layout):
+    """One image repeated: any difference between the workers' batches is augmentation."""
+    one = layout.labelled_samples()[0]
+    transform = build_transform(DATASET, FLIPS, "train", seed=3)
+    dataset = WorkerTagged(layout, [one] * (8 * BATCH), transform)
+    by_worker: dict[int, list[torch.Tensor]] = {0: [], 1: []}
+    for batch in loader_for(dataset, workers=2, seed=3):
+        (worker,) = set(batch["worker"].tolist())
+        by_worker[worker].append(batch["image"])
+    first, second = (torch.stack(by_worker[w]) for w in (0, 1))
+    assert first.shape == second.shape == (4, BATCH, 3, 32, 48)
+    # The n-th batch of worker 0 and of worker 1 are the n-th draws of their transforms.
+    assert not torch.equal(first, second), "both loader workers replayed the same augmentations"
+    # ... and each worker does flip: its 16 images are not all the same picture.
+    for images in (first, second):
+        flat = images.flatten(0, 1)
+        assert any(not torch.equal(flat[0], other) for other in flat[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -94,34 +95,63 @@ def test_ordered_work_keeps_order_under_random_delays():
     assert seen == [i * i for i in range(60)]
 
 
+def blocked_waiting_for_room(thread: threading.Thread) -> bool:
+    """Whether `thread` is inside OrderedWork.submit, waiting in queue.put for a free slot.
+
+    Read from the thread's current Python stack: innermost `wait` (a Condition),
+    called by `put`, called by `submit`. Only a full queue makes put wait.
+    """
+    frame = sys._current_frames().get(thread.ident)
+    names = []
+    while frame is not None and len(names) < 3:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names == ["wait", "put", "submit"]
+
+
 def test_ordered_work_bounds_what_is_pending():
+    """With the work stuck, exactly max_pending + 1 submits return; the next one waits.
+
+    The consumer holds the oldest result (waiting for it), the queue holds
+    max_pending more, so the sixth `submit` must block until work resumes.
+    """
     release = threading.Event()
-    active = []
+    submitted: list[int] = []
+    consumed: list[int] = []
 
     def work(i: int) -> int:
-        active.append(i)
-        release.wait(5)
+        release.wait(30)
         return i
-
-    submitted = []
 
     def feed(pool: OrderedWork) -> None:
         for i in range(50):
             pool.submit(i)
             submitted.append(i)
 
-    with OrderedWork(work, lambda _: None, threads=2, max_pending=4) as pool:
-        feeder = threading.Thread(target=feed, args=(pool,))
+    with OrderedWork(work, consumed.append, threads=2, max_pending=4) as pool:
+        feeder = threading.Thread(target=feed, args=(pool,), daemon=True)
         feeder.start()
-        time.sleep(0.3)
-        assert len(submitted) <= 4 + 2  # blocked: the queue is full while work is stuck
-        release.set()
-        feeder.join(10)
-    assert len(submitted) == 50
+        try:
+            # Poll the feeder's state (not a timed guess): it ends up either blocked
+            # in put (a bounded queue) or finished (an unbounded one).
+            poll = threading.Event()
+            while feeder.is_alive() and not (
+                len(submitted) >= 5 and blocked_waiting_for_room(feeder)
+            ):
+                poll.wait(0.005)
+            assert feeder.is_alive(), "submit never blocked although the work was stuck"
+            assert submitted == [0, 1, 2, 3, 4] and consumed == []
+        finally:
+            release.set()
+        feeder.join(30)
+    assert submitted == list(range(50)) and consumed == list(range(50))
 
 
-@pytest.mark.parametrize("where", ["work", "consume"])
-def test_ordered_work_raises_errors_in_the_submitting_thread(where):
+@pytest.mark.parametrize(
+    ("where", "error", "message"),
+    [("work", ValueError, "bad image 7"), ("consume", OSError, "disk full")],
+)
+def test_ordered_work_raises_errors_in_the_submitting_thread(where, error, message):
     def work(i: int) -> int:
         if where == "work" and i == 7:
             raise ValueError("bad image 7")
@@ -131,6 +161,11 @@ def test_ordered_work_raises_errors_in_the_submitting_thread(where):
         if where == "consume" and i == 7:
             raise OSError("disk full")
 
-    with pytest.raises((ValueError, OSError)), OrderedWork(work, consume, 2, 3) as pool:
+    submitted = 0
+    with pytest.raises(error, match=message), OrderedWork(work, consume, 2, 3) as pool:
         for i in range(100):
             pool.submit(i)
+            submitted += 1
+    # Raised by submit while feeding, not at the end: once the consumer stopped at
+    # item 7, at most the 3 queued behind it could be submitted.
+    assert 8 <= submitted <= 11

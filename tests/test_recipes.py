@@ -1,27 +1,24 @@
 """Recipes (conf/experiment/), optimizers, schedules and early stopping.
 
 Each recipe composes with its own settings and runs one tiny step on the synthetic set
-(`dataset=synthetic` on the command line replaces the recipe's dataset); optimizers and
-schedules are built from their YAML and stepped; early stopping ends a run that stalls.
+(`dataset=synthetic` replaces the recipe's dataset); optimizers and schedules are built
+from their YAML and stepped; early stopping ends a run that stalls. The training runs
+are in-process (`tests.helpers.run_command`): the same composition and `train.run`
+as `unet train`, without a new Python process each.
 """
 
 from __future__ import annotations
 
-import json
+import csv
 import math
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from hydra import compose, initialize_config_dir
 
-from tests.conftest import REPO, only_run_dir, run_unet, tiny_overrides
+from tests.helpers import CONF, compose, run_command, tiny_overrides
 from unetcli.build import build_optimizer, build_scheduler
-from unetcli.commands.train import _fill_steps_per_epoch
 from unetcli.training.early_stopping import EarlyStopping
-
-CONF = REPO / "conf"
 
 # What each write-up recipe must set (the issue's list).
 RECIPES = {
@@ -95,8 +92,7 @@ TINY_MODEL = {
 
 
 def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose("train", overrides)
 
 
 def select(cfg, dotted: str):
@@ -122,8 +118,6 @@ def test_recipe_sets_the_write_up_settings_over_any_dataset(name):
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_recipe_composes_with_its_own_dataset(name):
     dataset = RECIPES[name]["dataset"]
-    if not (CONF / "dataset" / f"{dataset}.yaml").is_file():
-        pytest.skip(f"conf/dataset/{dataset}.yaml comes from the datasets branch, not merged here")
     cfg = compose_train(f"experiment={name}")
     assert cfg.dataset.name == dataset
     for key, value in RECIPES[name].items():
@@ -137,14 +131,15 @@ def shared_data(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("recipes")
 
 
-def tiny_run_args(root: Path, data: Path) -> list[str]:
+def tiny_run_args(data: Path) -> list[str]:
+    """8 synthetic objects (16 images of 48x64), one step of 4, one validation image logged."""
     keep = [
-        o for o in tiny_overrides(root) if not o.startswith(("model.", "trainer.batch", "paths."))
+        o
+        for o in tiny_overrides(data, objects=8)
+        if not o.startswith(("model.", "trainer.batch", "paths.output_root"))
     ]
     return [
         *keep,
-        f"paths.data_dir={data / 'data'}",
-        f"paths.output_root={root / 'outputs'}",
         "dataset=synthetic",
         "trainer.batch_size=4",
         "trainer.epochs=1",
@@ -153,32 +148,20 @@ def tiny_run_args(root: Path, data: Path) -> list[str]:
     ]
 
 
-def saved_config(run: Path) -> dict:
-    return yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
-
-
-@pytest.mark.slow
-def test_recipe_prints_its_config_with_cfg_job(tmp_path):
-    out = run_unet(
-        "train", "experiment=buildings_unet", "dataset=synthetic", "--cfg", "job", cwd=tmp_path
-    )
-    cfg = yaml.safe_load(out.stdout)
-    assert cfg["optimizer"]["lr"] == 5e-5 and cfg["dataset"]["crop_size"] == 256
-    assert not any(tmp_path.iterdir())
+def saved_state(run: Path) -> dict:
+    """The last checkpoint: its `config` is the resolved config the run trained with."""
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=False)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_recipe_runs_one_tiny_step_on_the_synthetic_set(name, tmp_path, shared_data):
-    args = tiny_run_args(tmp_path, shared_data)
-    proc = run_unet("train", f"experiment={name}", *args, *TINY_MODEL[name], cwd=tmp_path)
-    assert "unet train: done" in proc.stdout
-    run = only_run_dir(tmp_path / "outputs" / "train")
-    cfg = saved_config(run)
+    args = [f"experiment={name}", *tiny_run_args(shared_data), *TINY_MODEL[name]]
+    result = run_command("train", args, tmp_path)
+    cfg = saved_state(tmp_path)["config"]
     assert cfg["model"]["_target_"] == RECIPES[name]["model._target_"]
     assert cfg["loss"]["_target_"] == RECIPES[name]["loss._target_"]
     assert cfg["optimizer"]["_target_"] == RECIPES[name]["optimizer._target_"]
-    result = json.loads((run / "result.json").read_text())
     assert result["epochs"] == 1 and math.isfinite(result["final"]["train/loss"])
     assert result["monitor"] == RECIPES[name].get("trainer.monitor", "val/dice")
 
@@ -212,10 +195,9 @@ def test_recipe_runs_one_tiny_step_on_the_synthetic_set(name, tmp_path, shared_d
 def test_any_model_mixes_with_any_loss_optimizer_schedule_and_augmentation(
     mix, tmp_path, shared_data
 ):
-    args = tiny_run_args(tmp_path, shared_data)
-    run_unet("train", *args, *mix, "trainer.max_steps_per_epoch=2", cwd=tmp_path)
-    run = only_run_dir(tmp_path / "outputs" / "train")
-    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    args = [*tiny_run_args(shared_data), *mix, "trainer.max_steps_per_epoch=2"]
+    run_command("train", args, tmp_path)
+    state = saved_state(tmp_path)
     assert state["epoch"] == 1 and state["global_step"] == 2
     # Per-step schedules got the loader's steps per epoch.
     assert state["config"]["scheduler"]["factory"]["steps_per_epoch"] == 2
@@ -223,17 +205,14 @@ def test_any_model_mixes_with_any_loss_optimizer_schedule_and_augmentation(
 
 
 @pytest.mark.slow
-def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, shared_data):
-    args = tiny_run_args(tmp_path, shared_data)
-    proc = run_unet(
-        "train", *args, "model.widths=[8,16]", "trainer.epochs=6", "optimizer.lr=0",
-        "trainer.early_stopping.patience=2", cwd=tmp_path,
-    )  # fmt: skip
-    assert "early stopping: val/dice has not improved for 2 epochs" in proc.stdout
-    run = only_run_dir(tmp_path / "outputs" / "train")
-    result = json.loads((run / "result.json").read_text())
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, shared_data, capsys):
+    args = [*tiny_run_args(shared_data), "model.widths=[8,16]", "trainer.epochs=6",
+            "optimizer.lr=0", "trainer.early_stopping.patience=2"]  # fmt: skip
+    result = run_command("train", args, tmp_path)
+    assert "early stopping: val/dice has not improved for 2 epochs" in capsys.readouterr().out
     assert result["epochs"] == 3 and result["stopped_early"] is True
-    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
+    with (tmp_path / "metrics.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
 
 
 def test_early_stopping_is_off_by_default_and_honours_min_delta():
@@ -276,7 +255,9 @@ def lr_trace(scheduler_name: str, *overrides: str, epochs: int = 10, steps: int 
     cfg = compose_train(
         f"scheduler={scheduler_name}", f"trainer.epochs={epochs}", "optimizer.lr=0.1", *overrides
     )
-    _fill_steps_per_epoch(cfg, steps)
+    factory = cfg.scheduler.factory
+    if factory is not None and "steps_per_epoch" in factory:  # what `unet train` fills in
+        factory.steps_per_epoch = steps
     optimizer = build_optimizer(cfg.optimizer, [torch.nn.Parameter(torch.zeros(1))])
     scheduler = build_scheduler(cfg.scheduler, optimizer)
     trace = []
