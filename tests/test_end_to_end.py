@@ -21,6 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.helpers import only_run_dir, run_command, run_unet, tiny_overrides
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
+from unetcli.drawing import class_colour
 from unetcli.errors import UnetError
 from unetcli.rle import rle_decode
 
@@ -173,8 +174,9 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained, predict
         assert ((prob > 127) == pred.astype(bool)).mean() > 0.99  # 8-bit copy of the same map
         overlay = read_image(out / "overlays" / f"{sample.image.stem}.png")
         assert overlay.shape == image.shape
-        red = (overlay[..., 0] == 255) & (overlay[..., 1] == 0) & (overlay[..., 2] == 0)
-        assert red.any()  # the true outline, known for the synthetic test set
+        # Predicted (solid) and true (dashed) outlines, both in class 1's colour.
+        outline = (overlay == np.asarray(class_colour(1), np.uint8)).all(-1)
+        assert outline.any()
         dice.append(dice_of(pred, truth))
         # The same runs read column-major: what a wrong pixel order would score.
         transposed.append(dice_of(rle_decode(row["rle_mask"], truth.shape[::-1]).T, truth))

@@ -17,8 +17,9 @@ import pytest
 import torch
 
 from tests.helpers import CONF, compose, run_command, tiny_overrides
-from unetcli.build import build_optimizer, build_scheduler
+from unetcli.build import build_optimizer
 from unetcli.training.early_stopping import EarlyStopping
+from unetcli.training.schedulers import Schedule
 
 # What each write-up recipe must set (the issue's list).
 RECIPES = {
@@ -251,27 +252,19 @@ def test_each_optimizer_builds_and_steps(name):
 
 
 def lr_trace(scheduler_name: str, *overrides: str, epochs: int = 10, steps: int = 4) -> list[float]:
-    """The learning rate at every training step of a run, stepping as the trainer does."""
+    """The learning rate at every training step of a run, under the trainer's own Schedule."""
     cfg = compose_train(
         f"scheduler={scheduler_name}", f"trainer.epochs={epochs}", "optimizer.lr=0.1", *overrides
     )
-    factory = cfg.scheduler.factory
-    if factory is not None and "steps_per_epoch" in factory:  # what `unet train` fills in
-        factory.steps_per_epoch = steps
     optimizer = build_optimizer(cfg.optimizer, [torch.nn.Parameter(torch.zeros(1))])
-    scheduler = build_scheduler(cfg.scheduler, optimizer)
+    schedule = Schedule(cfg, optimizer, loader_steps=steps)
     trace = []
     for _ in range(epochs):
         for _ in range(steps):
             trace.append(optimizer.param_groups[0]["lr"])
             optimizer.step()
-            if scheduler is not None and cfg.scheduler.interval == "step":
-                scheduler.step()
-        if scheduler is not None and cfg.scheduler.interval == "epoch":
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(0.5)  # a metric that never improves
-            else:
-                scheduler.step()
+            schedule.after_step()
+        schedule.after_epoch(0.5)  # a monitored metric that never improves (plateau)
     return trace
 
 
