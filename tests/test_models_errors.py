@@ -30,6 +30,7 @@ def test_bad_model_settings_name_their_key(name):
         build()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
