@@ -140,7 +140,7 @@ def build_training_data(
             _weight_maps(loss_fn, cfg.dataset),
         )
         # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
-        val_batch = int(cfg.dataset.get("validation_batch_size") or batch_size)
+        val_batch = int(cfg.dataset.validation_batch_size or batch_size)
         val_loader = make_loader(val_set, val_batch, runtime)
     elif trainer.monitor.startswith("val/"):
         raise UnetError(
