@@ -214,8 +214,25 @@ def _predict(
     return done
 
 
+def _run_onnx(cfg: DictConfig) -> Path:
+    """checkpoint=model.onnx: the torch-free runner (unetcli.runtime) on predict.input."""
+    from unetcli.runtime.__main__ import run as run_onnx
+
+    if not cfg.predict.input:
+        raise UnetError(
+            "checkpoint=model.onnx predicts a folder of images: add predict.input=DIR (the "
+            "exported model carries no dataset)"
+        )
+    out = Path(cfg.predict.output_dir or cfg.paths.run_dir)
+    return run_onnx(
+        Path(cfg.checkpoint), Path(cfg.predict.input), out, bool(cfg.predict.save_masks)
+    )
+
+
 def run(cfg: DictConfig) -> Path:
     started = time.time()
+    if str(cfg.checkpoint).endswith(".onnx"):
+        return _run_onnx(cfg)
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)
     if submission is None:
