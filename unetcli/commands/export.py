@@ -29,8 +29,13 @@ from unetcli.inference.restore import Restored, restore
 from unetcli.runtime.info import INFO_NAME, InferenceInfo
 from unetcli.runtime.session import Graph
 from unetcli.summary import print_summary
+from unetcli.tiling import tile_grid
 
-PROGRAMS = {"pt2": ("model.pt2", export_pt2), "torchscript": ("model.ts", export_torchscript)}
+PROGRAMS = {
+    "pt2": ("model.pt2", export_pt2),
+    "torchscript": ("model.ts", export_torchscript),
+    "none": (None, None),
+}
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -83,16 +88,21 @@ def _write_files(cfg, restored, options, out: Path) -> dict:
     ).eval()
     fmt = str(cfg.export.format)
     if fmt not in PROGRAMS:
-        raise UnetError(f"export.format must be {' or '.join(PROGRAMS)}, got {fmt!r}")
+        raise UnetError(f"export.format must be one of {', '.join(PROGRAMS)}, got {fmt!r}")
+    tile = None
+    if restored.model.output_margin > 0:
+        tile = tile_grid(restored.model, max(options.window) if options.window else None).tile
     onnx_path = out / "model.onnx"
-    _write_atomic(onnx_path, lambda p: export_onnx(pixel_model, p, int(cfg.export.opset)))
+    _write_atomic(onnx_path, lambda p: export_onnx(pixel_model, p, int(cfg.export.opset), tile))
     name, writer = PROGRAMS[fmt]
     sides: list = []
-    _write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p)))
-    info = inference_info(trained, restored.model, options)
+    if writer is not None:
+        _write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p, tile)))
+    info = inference_info(trained, restored.model, options, tile)
     text = json.dumps(info, indent=2) + "\n"
     _write_atomic(out / INFO_NAME, lambda p: p.write_text(text))
-    return {"onnx": str(onnx_path), "program": str(out / name), "program_sides": sides}
+    program = str(out / name) if name else None
+    return {"onnx": str(onnx_path), "program": program, "program_sides": sides}
 
 
 def run(cfg: DictConfig) -> dict:
@@ -142,7 +152,7 @@ def _summary(report: dict, out: Path, options: InferenceOptions) -> None:
         [
             ("checkpoint", report["checkpoint"]),
             ("onnx", report["onnx"]),
-            ("program", report["program"]),
+            ("program", report["program"] or "none (export.format=none)"),
             ("inference", f"{out / INFO_NAME} ({options.describe()})"),
             ("verified", verified),
             ("run it", f"python -m unetcli.runtime {report['onnx']} IMAGES_DIR --out OUT_DIR"),

@@ -231,7 +231,7 @@ def _run_onnx(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig) -> Path:
     started = time.time()
-    if str(cfg.checkpoint).endswith(".onnx"):
+    if not OmegaConf.is_missing(cfg, "checkpoint") and str(cfg.checkpoint).endswith(".onnx"):
         return _run_onnx(cfg)
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)

@@ -26,16 +26,18 @@ def _classes(dataset: DictConfig, options: InferenceOptions) -> list[dict]:
     return classes
 
 
-def _geometry(model: SegmentationModel) -> dict:
+def _geometry(model: SegmentationModel, tile: int | None) -> dict:
     valid = model.output_margin > 0
     return {
         "size_multiple": model.input_multiple,
         "output_margin": model.output_margin,
         "min_input_size": model.min_input_size,
-        "tile_size": model.tile_size,
+        "tile_size": tile if valid else model.tile_size,
         "graph_sides": (
-            f"tiles of side {model.min_input_size} + k * {model.input_multiple}; the output is "
-            f"the tile minus {model.output_margin} pixels on each side (valid convolutions)"
+            f"tiles of {tile}x{tile} pixels (valid convolutions); the output is the tile minus "
+            f"{model.output_margin} pixels on each side, {tile - 2 * model.output_margin}x"
+            f"{tile - 2 * model.output_margin}; whole images are covered by overlap-tile with "
+            "mirrored context (unetcli.runtime.cover)"
             if valid
             else f"any side >= {model.input_multiple}: the graph mirror-pads the bottom and "
             f"right to a multiple of {model.input_multiple} and crops the output back"
@@ -44,7 +46,7 @@ def _geometry(model: SegmentationModel) -> dict:
 
 
 def inference_info(
-    trained: DictConfig, model: SegmentationModel, options: InferenceOptions
+    trained: DictConfig, model: SegmentationModel, options: InferenceOptions, tile: int | None
 ) -> dict:
     """The inference.json document for a restored checkpoint and the export's predict options."""
     dataset = trained.dataset
@@ -73,7 +75,7 @@ def inference_info(
             "layout": "NCHW",
             "activation": "softmax" if task.kind == "multiclass" else "sigmoid",
         },
-        "geometry": _geometry(model),
+        "geometry": _geometry(model, tile),
         "training": {
             "image_size": [int(v) for v in size] if size else None,
             "crop_size": dataset.get("crop_size"),

@@ -13,9 +13,10 @@ torch.export (the dynamo exporter) cannot prove those floor divisions for
 every symbolic size and fixes the sides. A trace can still bake in a branch
 taken at the example size, so `unet export` verifies the graph with
 onnxruntime at sizes other than the example (unetcli.export.verify).
-Valid-convolution models (output_margin > 0) take tiles of the sides their
-pooling accepts, `min_input_size + k * input_multiple`, and give the tile
-minus the margin on each side; inference.json states both.
+Valid-convolution models (output_margin > 0) take square tiles of the one
+side the runner's overlap-tile grid uses (their skip crops trace as
+constants) and give the tile minus the margin on each side; inference.json
+states both.
 model.pt2 (torch.export) has a dynamic batch and the example's fixed sides.
 """
 
@@ -59,25 +60,29 @@ class PixelModel(nn.Module):
         return self.task.probabilities(self.model(x))
 
 
-def example_size(model: SegmentationModel) -> tuple[int, int]:
+def example_size(model: SegmentationModel, tile: int | None) -> tuple[int, int]:
     """A (height, width) to trace at: not a multiple of the model's step in either side
-    (so the padding is traced), or a valid tile for valid-convolution models."""
-    step = model.input_multiple
+    (so the padding is traced), or the tile of a valid-convolution model."""
     if model.output_margin > 0:
-        return model.min_input_size + step, model.min_input_size + 2 * step
+        return tile, tile
+    step = model.input_multiple
     return 2 * step + max(1, step // 4), 3 * step + max(1, step // 2)
 
 
-def example_pixels(model: SegmentationModel, batch: int = 2) -> torch.Tensor:
+def example_pixels(model: SegmentationModel, tile: int | None, batch: int = 2) -> torch.Tensor:
     """A random uint8 batch (N, H, W, C) of `example_size`."""
     generator = torch.Generator().manual_seed(0)
-    shape = (batch, *example_size(model), model.in_channels)
+    shape = (batch, *example_size(model, tile), model.in_channels)
     return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
 
 
-def export_onnx(pixel_model: PixelModel, path: Path, opset: int) -> None:
-    """Write the ONNX graph with dynamic batch, height and width (see the module docstring)."""
-    example = example_pixels(pixel_model.model)
+def export_onnx(pixel_model: PixelModel, path: Path, opset: int, tile: int | None) -> None:
+    """Write the ONNX graph: dynamic batch, height and width (valid-convolution models: dynamic
+    batch of fixed `tile` x `tile` tiles; their crops are traced as constants)."""
+    model = pixel_model.model
+    example = example_pixels(model, tile)
+    spatial = {} if model.output_margin > 0 else {1: "height", 2: "width"}
+    spatial_out = {} if model.output_margin > 0 else {2: "height", 3: "width"}
     with warnings.catch_warnings():
         # The tracer warns at every size it reads; verification checks other sizes instead.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -91,15 +96,15 @@ def export_onnx(pixel_model: PixelModel, path: Path, opset: int) -> None:
             input_names=[PIXELS],
             output_names=[PROBABILITIES],
             dynamic_axes={
-                PIXELS: {0: "batch", 1: "height", 2: "width"},
-                PROBABILITIES: {0: "batch", 2: "height_out", 3: "width_out"},
+                PIXELS: {0: "batch", **spatial},
+                PROBABILITIES: {0: "batch", **spatial_out},
             },
         )
 
 
-def export_pt2(pixel_model: PixelModel, path: Path) -> tuple[int, int]:
+def export_pt2(pixel_model: PixelModel, path: Path, tile: int | None) -> tuple[int, int]:
     """torch.export the pixel model (dynamic batch) to `path`; returns its fixed (H, W)."""
-    example = example_pixels(pixel_model.model)
+    example = example_pixels(pixel_model.model, tile)
     program = torch.export.export(
         pixel_model.eval(),
         (example,),
@@ -109,9 +114,9 @@ def export_pt2(pixel_model: PixelModel, path: Path) -> tuple[int, int]:
     return tuple(example.shape[1:3])
 
 
-def export_torchscript(pixel_model: PixelModel, path: Path) -> tuple[int, int]:
+def export_torchscript(pixel_model: PixelModel, path: Path, tile: int | None) -> tuple[int, int]:
     """TorchScript (deprecated by PyTorch; only on request): traced at the example size."""
-    example = example_pixels(pixel_model.model)
+    example = example_pixels(pixel_model.model, tile)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(pixel_model.eval(), (example,))

@@ -8,16 +8,19 @@ from pathlib import Path
 
 from unetcli.errors import UnetError, report
 from unetcli.runtime.info import read_info
-from unetcli.runtime.predict import predict_folder
+from unetcli.runtime.predict import ordered_images, predict_folder
 from unetcli.runtime.session import Graph
 
 
-def run(model: Path, images: Path, out: Path, save_masks: bool = False) -> Path:
+def run(
+    model: Path, images: Path, out: Path, save_masks: bool = False, order: Path | None = None
+) -> Path:
     """Segment `images` with an exported model; returns the submission's path."""
     info = read_info(model)
     graph = Graph(model)
+    files = ordered_images(images, order)
     out.mkdir(parents=True, exist_ok=True)
-    submission, count, seconds = predict_folder(graph, info, images, out, save_masks)
+    submission, count, seconds = predict_folder(graph, info, files, out, save_masks)
     print(
         f"unetcli.runtime: {count} images -> {submission} ({count / max(seconds, 1e-9):.2f} "
         f"images/s; {info.task.kind}, mode {info.mode}, TTA {'+'.join(info.tta) or 'none'}, "
@@ -36,9 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("images", type=Path, help="folder of images to segment")
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
     parser.add_argument("--save-masks", action="store_true", help="also write masks/<stem>.png")
+    parser.add_argument(
+        "--order",
+        type=Path,
+        help="CSV whose img column orders the rows (e.g. sample_submission.csv); default: by name",
+    )
     args = parser.parse_args(argv)
     try:
-        run(args.model, args.images, args.out, args.save_masks)
+        run(args.model, args.images, args.out, args.save_masks, args.order)
     except UnetError as err:
         report(str(err))
         sys.exit(1)

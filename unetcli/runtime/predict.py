@@ -10,6 +10,7 @@ rows with predict's own SubmissionWriter.
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 
@@ -49,16 +50,29 @@ def image_probabilities(graph: Graph, info: InferenceInfo, image: np.ndarray) ->
     return restore_size(probs, geometry)
 
 
-def predict_folder(
-    graph: Graph, info: InferenceInfo, images: Path, out: Path, save_masks: bool = False
-) -> tuple[Path, int, float]:
-    """Write OUT/submission.csv.gz for every image in `images`; (path, images, seconds)."""
+def ordered_images(images: Path, order: Path | None = None) -> list[Path]:
+    """The images of a folder by name, or in the order of a CSV's `img` column (Kaggle's
+    sample_submission.csv, as `unet predict` orders a Carvana-layout test set); images the
+    CSV does not list follow by name."""
     files = list_images(images) if images.is_dir() else []
     if not files:
         raise UnetError(
             f"{images} is not a folder of images (png, jpg, tif, bmp, gif); pass the folder "
             "to segment"
         )
+    if order is None:
+        return files
+    if not order.is_file():
+        raise UnetError(f"--order {order} does not exist; pass a CSV with an img column")
+    with order.open(newline="") as f:
+        rank = {row.get("img"): i for i, row in enumerate(csv.DictReader(f))}
+    return sorted(files, key=lambda p: (rank.get(p.name, len(rank)), p.name))
+
+
+def predict_folder(
+    graph: Graph, info: InferenceInfo, files: list[Path], out: Path, save_masks: bool = False
+) -> tuple[Path, int, float]:
+    """Write OUT/submission.csv.gz for `files`, in that order; (path, images, seconds)."""
     submission = out / SUBMISSION
     if submission.exists():
         raise UnetError(
