@@ -63,7 +63,7 @@ def inference_info(
             "colour_order": "RGB" if model.in_channels == 3 else "grey",
             "bit_depth": 8,
             "higher_bit_depth": "16-bit and float files are stretched per image to 0-255 "
-            "(min-max) before the graph, as training read them (unetcli.datasets.io.read_image)",
+            "(min-max) before the graph, as training read them (unetcli.image_io.read_image)",
             "normalisation_in_graph": {
                 "mean": list(dataset.mean),
                 "std": list(dataset.std),

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unetcli.datasets.io import list_images, read_image
 from unetcli.errors import UnetError
+from unetcli.image_io import list_images, read_image
 from unetcli.inference.outputs import mask_images, write_png
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.submission import SubmissionWriter, image_rows
