@@ -87,6 +87,24 @@ def test_tasks_export_with_their_activation_and_classes(root, task):
     assert all(len(c["colour"]) == 3 and c["name"] for c in classes)
 
 
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["export.mode=sliding", "export.window=[32,48]", "export.overlap=0.25"],
+        ["export.mode=full", "export.tta=[vflip,rot270]"],
+    ],
+    ids=["sliding", "full"],
+)
+def test_sliding_and_full_modes_verify_and_reach_inference_json(root, mode):
+    checkpoint = make_checkpoint(root, "modes", ["model.widths=[4,8]"])
+    name = f"export-{mode[0].split('=')[1]}"
+    report = export(root, checkpoint, name, [*mode, "export.format=none"])
+    assert report["max_difference"] < report["tolerance"]
+    predict = json.loads((root / name / "inference.json").read_text())["predict"]
+    assert predict["mode"] == mode[0].split("=")[1]
+    assert predict["window"] == ([32, 48] if "sliding" in name else None)
+
+
 @pytest.fixture(scope="module")
 def trained(root) -> dict:
     """A briefly trained binary model, exported, and `unet predict`'s submission with it."""

@@ -224,6 +224,7 @@ def _run_onnx(cfg: DictConfig) -> Path:
             "exported model carries no dataset)"
         )
     out = Path(cfg.predict.output_dir or cfg.paths.run_dir)
+    print("predict: model.onnx follows its inference.json (mode, window, TTA, threshold)")
     return run_onnx(
         Path(cfg.checkpoint), Path(cfg.predict.input), out, bool(cfg.predict.save_masks)
     )
