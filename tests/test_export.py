@@ -235,3 +235,22 @@ def test_runner_in_a_fresh_venv_without_torch(trained, tmp_path):
     missing = subprocess.run([str(python), "-c", "import torch"], capture_output=True)
     assert missing.returncode != 0  # the venv really has no torch
     assert rows(out / "submission.csv.gz") == rows(trained["submission"])
+
+
+def test_pt2_program_runs_at_the_training_size_like_the_onnx_graph(trained):
+    from unetcli.runtime.session import Graph
+
+    report = trained["report"]
+    assert report["program_sides"] == [48, 64]  # the training size the resize mode feeds
+    program = torch.export.load(report["program"]).module()
+    pixels = torch.randint(0, 256, (3, 48, 64, 3), dtype=torch.uint8)
+    expected = Graph(trained["onnx"])(pixels.numpy())
+    assert torch.allclose(program(pixels), torch.from_numpy(expected), atol=1e-5)
+
+
+def test_torchscript_only_on_request(root):
+    checkpoint = make_checkpoint(root, "ts", ["model.widths=[4,8]"])
+    report = export(root, checkpoint, "export-ts", ["export.format=torchscript"])
+    scripted = torch.jit.load(report["program"])
+    pixels = torch.randint(0, 256, (2, 48, 64, 3), dtype=torch.uint8)
+    assert scripted(pixels).shape == (2, 1, 48, 64)

@@ -21,7 +21,13 @@ from unetcli.config_dir import config_dir
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
 from unetcli.export.describe import inference_info
-from unetcli.export.graph import PixelModel, export_onnx, export_pt2, export_torchscript
+from unetcli.export.graph import (
+    PixelModel,
+    example_size,
+    export_onnx,
+    export_pt2,
+    export_torchscript,
+)
 from unetcli.export.verify import Check, TorchSide, require_agreement, verify
 from unetcli.hardware import resolve_hardware
 from unetcli.inference.options import InferenceOptions, inference_options
@@ -80,6 +86,19 @@ def _verify(cfg, restored, runtime, options, model_path) -> list[Check]:
     return checks
 
 
+def _program_size(
+    trained: DictConfig, options: InferenceOptions, tile: int | None
+) -> tuple[int, int] | None:
+    """The fixed sides of model.pt2: what the network sees in the exported mode."""
+    if tile is not None:
+        return tile, tile
+    if options.mode == "sliding":
+        return tuple(options.window)
+    if options.mode == "resize":
+        return tuple(int(v) for v in trained.dataset.image_size)
+    return None
+
+
 def _write_files(cfg, restored, options, out: Path) -> dict:
     """model.onnx, the torch program and inference.json; returns what export.json records."""
     trained = restored.config
@@ -97,7 +116,8 @@ def _write_files(cfg, restored, options, out: Path) -> dict:
     name, writer = PROGRAMS[fmt]
     sides: list = []
     if writer is not None:
-        _write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p, tile)))
+        size = _program_size(trained, options, tile) or example_size(restored.model, None)
+        _write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p, size)))
     info = inference_info(trained, restored.model, options, tile)
     text = json.dumps(info, indent=2) + "\n"
     _write_atomic(out / INFO_NAME, lambda p: p.write_text(text))

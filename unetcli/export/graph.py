@@ -17,7 +17,8 @@ Valid-convolution models (output_margin > 0) take square tiles of the one
 side the runner's overlap-tile grid uses (their skip crops trace as
 constants) and give the tile minus the margin on each side; inference.json
 states both.
-model.pt2 (torch.export) has a dynamic batch and the example's fixed sides.
+model.pt2 (torch.export) has a dynamic batch and fixed sides: the size the
+network sees in the exported mode (training size, sliding window or tile).
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def example_size(model: SegmentationModel, tile: int | None) -> tuple[int, int]:
     return 2 * step + max(1, step // 4), 3 * step + max(1, step // 2)
 
 
-def example_pixels(model: SegmentationModel, tile: int | None, batch: int = 2) -> torch.Tensor:
-    """A random uint8 batch (N, H, W, C) of `example_size`."""
+def example_pixels(
+    model: SegmentationModel, tile: int | None, batch: int = 2, size: tuple | None = None
+) -> torch.Tensor:
+    """A random uint8 batch (N, H, W, C) of `size`, by default `example_size`."""
     generator = torch.Generator().manual_seed(0)
-    shape = (batch, *example_size(model, tile), model.in_channels)
+    shape = (batch, *(size or example_size(model, tile)), model.in_channels)
     return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
 
 
@@ -102,9 +105,9 @@ def export_onnx(pixel_model: PixelModel, path: Path, opset: int, tile: int | Non
         )
 
 
-def export_pt2(pixel_model: PixelModel, path: Path, tile: int | None) -> tuple[int, int]:
-    """torch.export the pixel model (dynamic batch) to `path`; returns its fixed (H, W)."""
-    example = example_pixels(pixel_model.model, tile)
+def export_pt2(pixel_model: PixelModel, path: Path, size: tuple[int, int]) -> tuple[int, int]:
+    """torch.export the pixel model (dynamic batch, fixed `size`) to `path`; returns the size."""
+    example = example_pixels(pixel_model.model, None, size=size)
     program = torch.export.export(
         pixel_model.eval(),
         (example,),
@@ -114,9 +117,11 @@ def export_pt2(pixel_model: PixelModel, path: Path, tile: int | None) -> tuple[i
     return tuple(example.shape[1:3])
 
 
-def export_torchscript(pixel_model: PixelModel, path: Path, tile: int | None) -> tuple[int, int]:
-    """TorchScript (deprecated by PyTorch; only on request): traced at the example size."""
-    example = example_pixels(pixel_model.model, tile)
+def export_torchscript(
+    pixel_model: PixelModel, path: Path, size: tuple[int, int]
+) -> tuple[int, int]:
+    """TorchScript (deprecated by PyTorch; only on request): traced at `size`."""
+    example = example_pixels(pixel_model.model, None, size=size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(pixel_model.eval(), (example,))
