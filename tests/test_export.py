@@ -63,10 +63,10 @@ def export(root: Path, checkpoint: Path, name: str, extra: list[str] = ()) -> di
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_exports_and_verifies_at_an_odd_size(root, model):
     checkpoint = make_checkpoint(root, model, [f"model={model}", *TINY[model]])
-    extra = ["export.verify_sizes=[[37,53]]", "export.format=none"]
+    extra = ["export.verify_sizes=[[37,53]]", "export.verify_images=1", "export.format=none"]
     report = export(root, checkpoint, f"export-{model}", extra)
     sizes = {tuple(c["size"]) for c in report["checks"]}
-    assert sizes == {(48, 64), (37, 53)}
+    assert sizes == {(48, 64), (37, 53)} and len(report["checks"]) == 2
     assert report["max_difference"] < report["tolerance"] and report["min_check_dice"] >= 0.999
     info = json.loads((root / f"export-{model}" / "inference.json").read_text())
     assert (info["geometry"]["output_margin"] > 0) == (model == "unet_original")
