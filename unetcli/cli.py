@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "augment": "write a PNG grid of augmented training samples with their masks drawn on",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
+    "export": "write model.onnx + model.pt2 + inference.json for a checkpoint, verified",
 }
 
 # Hydra flags whose next argument is a value, never the command word.
@@ -37,6 +38,7 @@ examples:
   unet train -m optimizer.lr=1e-3,3e-4        sweep, one run folder per job
   unet evaluate checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet predict checkpoint=outputs/train/<run>/checkpoints/best.pt
+  unet export checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet <command> --help                       config groups and options of a command
   unet train --cfg job                        print the composed config
   unet train experiment=carvana_unet          run a recipe from conf/experiment/

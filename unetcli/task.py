@@ -21,12 +21,14 @@ whatever the task.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from unetcli.errors import UnetError
+
+if TYPE_CHECKING:  # the torch-free runner (unetcli.runtime) imports this module
+    import torch
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -133,8 +135,8 @@ class Task:
         """Per-channel probabilities (N, C, H, W) in float32."""
         logits = logits.float()
         if self.kind == "multiclass":
-            return torch.softmax(logits, dim=1)
-        return torch.sigmoid(logits)
+            return logits.softmax(dim=1)
+        return logits.sigmoid()
 
     def labels(self, probs: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
         """Labels from probabilities (N, C, H, W): (N, H, W) maps, or (N, C, H, W) planes."""
@@ -155,7 +157,7 @@ class Task:
     def valid(self, target: torch.Tensor) -> torch.Tensor:
         """True where a mask (maps or planes) is scored, i.e. not `ignore_index`."""
         if self.ignore_index is None:
-            return torch.ones_like(target, dtype=torch.bool)
+            return target.new_ones(target.shape).bool()
         return target != self.ignore_index
 
     def valid_np(self, target: np.ndarray) -> np.ndarray:

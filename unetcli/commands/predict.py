@@ -34,7 +34,7 @@ from unetcli.inference.outputs import mask_images, probability_images, write_png
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
-from unetcli.inference.submission import SubmissionWriter
+from unetcli.inference.submission import SubmissionWriter, image_rows
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
@@ -54,9 +54,7 @@ OmegaConf.register_new_resolver("unet_first_set", _first_set, replace=True)
 
 def row_names(sample: Sample, task: Task) -> list[str]:
     """The submission rows of one image: its name, or `<name>_<k>` per multilabel class k."""
-    if task.multilabel:
-        return [f"{sample.name}_{task.class_number(c)}" for c in range(task.num_classes)]
-    return [sample.name]
+    return image_rows(sample.name, task)
 
 
 def _input_samples(folder: str) -> list[Sample]:
@@ -216,8 +214,26 @@ def _predict(
     return done
 
 
+def _run_onnx(cfg: DictConfig) -> Path:
+    """checkpoint=model.onnx: the torch-free runner (unetcli.runtime) on predict.input."""
+    from unetcli.runtime.__main__ import run as run_onnx
+
+    if not cfg.predict.input:
+        raise UnetError(
+            "checkpoint=model.onnx predicts a folder of images: add predict.input=DIR (the "
+            "exported model carries no dataset)"
+        )
+    out = Path(cfg.predict.output_dir or cfg.paths.run_dir)
+    print("predict: model.onnx follows its inference.json (mode, window, TTA, threshold)")
+    return run_onnx(
+        Path(cfg.checkpoint), Path(cfg.predict.input), out, bool(cfg.predict.save_masks)
+    )
+
+
 def run(cfg: DictConfig) -> Path:
     started = time.time()
+    if not OmegaConf.is_missing(cfg, "checkpoint") and str(cfg.checkpoint).endswith(".onnx"):
+        return _run_onnx(cfg)
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)
     if submission is None:

@@ -8,7 +8,6 @@ pixels per side, are routed to the overlap-tile strategy here as well.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -21,6 +20,9 @@ from unetcli.inference.overlap_tile import overlap_tile_predict
 from unetcli.models.contract import SegmentationModel
 from unetcli.spatial import mirror_pad
 from unetcli.task import Task
+from unetcli.tiling import gaussian_window, window_starts
+
+__all__ = ["MODES", "cover", "gaussian_weights", "sliding_window", "window_starts"]
 
 MODES = ("resize", "full", "sliding")
 
@@ -72,31 +74,8 @@ def run_model(
 
 @lru_cache(maxsize=8)
 def gaussian_weights(height: int, width: int, device: str = "cpu") -> torch.Tensor:
-    """A window's blending weights (H, W): a Gaussian with sigma = side / 8, peak 1.
-
-    Centres, where the model sees the most context, count most; edges count
-    little but never zero (an image corner is covered by one window only). The
-    floor is applied per axis, so along an image border, where every window is
-    near its own edge in one direction, the other direction still ranks them.
-    """
-
-    def axis(n: int) -> torch.Tensor:
-        sigma = n / 8
-        x = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-        g = torch.exp(-(x**2) / (2 * sigma**2))
-        return (g / g.max()).clamp(min=1e-4)
-
-    return (axis(height)[:, None] * axis(width)[None, :]).float().to(device)
-
-
-def window_starts(length: int, window: int, overlap: float) -> list[int]:
-    """Window offsets along one side: evenly spread, the first at 0, the last flush with the end."""
-    if length <= window:
-        return [0]
-    stride = max(1, int(window * (1 - overlap)))
-    count = math.ceil((length - window) / stride) + 1
-    step = (length - window) / (count - 1)
-    return [int(round(i * step)) for i in range(count)]
+    """A window's blending weights (H, W) on `device` (see unetcli.tiling.gaussian_window)."""
+    return torch.from_numpy(gaussian_window(height, width)).to(device)
 
 
 @torch.no_grad()

@@ -14,53 +14,13 @@ prediction wherever direct prediction reaches.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
-from unetcli.errors import UnetError
 from unetcli.models.contract import SegmentationModel
 from unetcli.spatial import mirror_pad
+from unetcli.tiling import TileGrid, tile_grid, tile_layout
 
-
-@dataclass(frozen=True)
-class TileGrid:
-    """Where tiles go along both axes: input `tile` side, output `stride`, offsets."""
-
-    tile: int
-    stride: int
-    pad_before: int  # mirrored context before the image, a multiple of the pooling grid
-    skip: int  # output rows of a tile that lie before its window
-
-
-def tile_grid(model: SegmentationModel, tile_size: int | None) -> TileGrid:
-    """The tile layout for `model`, the tile snapped to a side the model takes as it is."""
-    requested = model.tile_size if tile_size is None else tile_size
-    if requested is None:
-        raise UnetError(
-            f"{type(model).__name__} names no tile_size for overlap-tile prediction; "
-            "use mode=sliding with window=[height,width] (predict.* or evaluate.*)"
-        )
-    margin, align = model.output_margin, model.input_multiple
-    tile = model.valid_input_size(requested)
-    pad_before = math.ceil(margin / align) * align  # keeps every tile on the pooling grid
-    skip = pad_before - margin
-    stride = (tile - 2 * margin - skip) // align * align
-    if stride <= 0:
-        raise UnetError(
-            f"a tile of {tile} pixels is too small for {type(model).__name__}, which loses "
-            f"{margin} pixels a side on a {align}-pixel pooling grid; set the sliding window "
-            f"(predict.window or evaluate.window) to at least {2 * margin + skip + align}"
-        )
-    return TileGrid(tile, stride, pad_before, skip)
-
-
-def _layout(size: int, grid: TileGrid) -> tuple[int, int]:
-    """(number of tiles, padding after the image) along one axis of `size` pixels."""
-    count = max(math.ceil(size / grid.stride), 1)
-    pad_after = (count - 1) * grid.stride + grid.tile - grid.pad_before - size
-    return count, max(pad_after, 0)
+__all__ = ["TileGrid", "overlap_tile_predict", "tile_grid"]
 
 
 @torch.no_grad()
@@ -82,8 +42,8 @@ def overlap_tile_predict(
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
     grid = tile_grid(model, tile_size)
     n, _, height, width = images.shape
-    rows, pad_bottom = _layout(height, grid)
-    cols, pad_right = _layout(width, grid)
+    rows, pad_bottom = tile_layout(height, grid)
+    cols, pad_right = tile_layout(width, grid)
     padded = mirror_pad(images, grid.pad_before, pad_bottom, grid.pad_before, pad_right)
     origins = [(r * grid.stride, c * grid.stride) for r in range(rows) for c in range(cols)]
     tile, skip = grid.tile, grid.skip

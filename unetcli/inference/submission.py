@@ -22,8 +22,16 @@ from pathlib import Path
 from types import TracebackType
 
 from unetcli.errors import UnetError
+from unetcli.task import Task
 
 HEADER = "img,rle_mask"
+
+
+def image_rows(file_name: str, task: Task) -> list[str]:
+    """The submission rows of one image: its file name, or `<name>_<k>` per multilabel class k."""
+    if task.multilabel:
+        return [f"{file_name}_{task.class_number(c)}" for c in range(task.num_classes)]
+    return [file_name]
 
 
 def _field(name: str) -> str:

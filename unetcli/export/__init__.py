@@ -1,0 +1,1 @@
+"""`unet export`: a checkpoint as ONNX and torch.export programs, with inference.json, verified."""

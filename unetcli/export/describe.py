@@ -1,0 +1,103 @@
+"""inference.json: what `unet predict` did with this checkpoint, for runners without the config.
+
+Read by unetcli.runtime.info; a person deploying the model reads it too, so
+every entry is stated in plain units (pixels, RGB order, 0-255 colours).
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from unetcli.drawing import class_colour
+from unetcli.evaluation.report import class_names
+from unetcli.inference.options import InferenceOptions
+from unetcli.models.contract import SegmentationModel
+from unetcli.runtime.info import FORMAT
+
+
+def _classes(dataset: DictConfig, options: InferenceOptions) -> list[dict]:
+    task = options.task
+    names = class_names(dataset, task)
+    classes = []
+    for index, name in enumerate(names):
+        number = task.class_number(index)
+        colour = [0, 0, 0] if number == 0 else list(class_colour(number))
+        classes.append({"index": index, "number": number, "name": name, "colour": colour})
+    return classes
+
+
+def _geometry(model: SegmentationModel, tile: int | None) -> dict:
+    valid = model.output_margin > 0
+    return {
+        "size_multiple": model.input_multiple,
+        "output_margin": model.output_margin,
+        "min_input_size": model.min_input_size,
+        "tile_size": tile if valid else model.tile_size,
+        "graph_sides": (
+            f"tiles of {tile}x{tile} pixels (valid convolutions); the output is the tile minus "
+            f"{model.output_margin} pixels on each side, {tile - 2 * model.output_margin}x"
+            f"{tile - 2 * model.output_margin}; whole images are covered by overlap-tile with "
+            "mirrored context (unetcli.runtime.cover)"
+            if valid
+            else f"any side >= {model.input_multiple}: the graph mirror-pads the bottom and "
+            f"right to a multiple of {model.input_multiple} and crops the output back"
+        ),
+    }
+
+
+def inference_info(
+    trained: DictConfig, model: SegmentationModel, options: InferenceOptions, tile: int | None
+) -> dict:
+    """The inference.json document for a restored checkpoint and the export's predict options."""
+    dataset = trained.dataset
+    task = options.task
+    size = dataset.get("image_size")
+    return {
+        "format": FORMAT,
+        "model": "model.onnx",
+        "input": {
+            "name": "pixels",
+            "layout": "NHWC",
+            "dtype": "uint8",
+            "channels": model.in_channels,
+            "colour_order": "RGB" if model.in_channels == 3 else "grey",
+            "bit_depth": 8,
+            "higher_bit_depth": "16-bit and float files are stretched per image to 0-255 "
+            "(min-max) before the graph, as training read them (unetcli.image_io.read_image)",
+            "normalisation_in_graph": {
+                "mean": list(dataset.mean),
+                "std": list(dataset.std),
+                "max_pixel_value": 255.0,
+            },
+        },
+        "output": {
+            "name": "probabilities",
+            "layout": "NCHW",
+            "activation": "softmax" if task.kind == "multiclass" else "sigmoid",
+        },
+        "geometry": _geometry(model, tile),
+        "training": {
+            "image_size": [int(v) for v in size] if size else None,
+            "crop_size": dataset.get("crop_size"),
+        },
+        "predict": {
+            "mode": options.mode,
+            "window": list(options.window) if options.window else None,
+            "overlap": options.overlap,
+            "tta": list(options.tta),
+            "threshold": options.threshold,
+            "min_object_size": options.min_object_size,
+            "resize_back": "bilinear (cv2.INTER_LINEAR) to the original size, then threshold",
+        },
+        "task": {
+            "kind": task.kind,
+            "num_classes": task.num_classes,
+            "ignore_index": task.ignore_index,
+            "classes": _classes(dataset, options),
+        },
+        "submission": {
+            "header": "img,rle_mask",
+            "rows": "one per image (multilabel: <file>_<k> per class k = 1..C)",
+            "rle": "1-indexed start length pairs, row-major, at the original size",
+        },
+    }
