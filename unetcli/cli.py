@@ -18,6 +18,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 COMMANDS: dict[str, str] = {
     "download": "fetch a dataset from Kaggle (or generate the synthetic one) into dataset.root",
+    "doctor": "read your dataset once: pairing, mask encoding, sizes, objects, the options to use",
+    "plan": "measure this machine and write dataset + experiment YAMLs for a time budget",
     "train": "train a model; writes checkpoints, TensorBoard logs and metrics.csv",
     "augment": "write a PNG grid of augmented training samples with their masks drawn on",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
