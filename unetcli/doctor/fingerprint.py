@@ -103,7 +103,8 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     mean, std = mean_std(images)
     options.update({"dataset.mean": mean, "dataset.std": std})
     dataset_cfg = with_options(cfg.dataset, options)
-    objects = _objects(_layout(dataset_cfg), samples, dataset_cfg)
+    layout = _layout(dataset_cfg)
+    objects = _objects(layout, samples, dataset_cfg)
     report = {
         "dataset": {"name": str(cfg.dataset.name), "root": str(layout.root)},
         "pairing": pairing.__dict__ if pairing else None,

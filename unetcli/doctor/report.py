@@ -8,20 +8,23 @@ from pathlib import Path
 
 
 def override(key: str, value: object) -> str:
-    """One `key=value` as typed on the command line (lists as [a,b], quoted for the shell)."""
+    """One `key=value` Hydra override (lists as [a,b])."""
     if isinstance(value, bool):
         text = str(value).lower()
     elif isinstance(value, list | tuple):
         text = "[" + ",".join(str(v) for v in value) + "]"
     else:
         text = str(value)
-    line = f"{key}={text}"
-    return f"'{line}'" if "[" in line else line
+    return f"{key}={text}"
+
+
+def _quoted(word: str) -> str:
+    return f"'{word}'" if "[" in word or " " in word else word
 
 
 def train_command(dataset: str, root: str, options: dict[str, object]) -> str:
     words = [f"dataset={dataset}", f"dataset.root={root}"]
-    words += [override(k, v) for k, v in options.items()]
+    words += [_quoted(override(k, v)) for k, v in options.items()]
     return "unet train " + " ".join(words)
 
 
