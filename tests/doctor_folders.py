@@ -64,8 +64,11 @@ def _rgb(folder: Path, stem: str, labels: np.ndarray) -> None:
 
 
 def _jpeg(folder: Path, stem: str, labels: np.ndarray) -> None:
-    cv2.imwrite(str(folder / f"{stem}.jpg"), (labels > 0).astype(np.uint8) * 255,
-                [cv2.IMWRITE_JPEG_QUALITY, 70])
+    cv2.imwrite(
+        str(folder / f"{stem}.jpg"),
+        (labels > 0).astype(np.uint8) * 255,
+        [cv2.IMWRITE_JPEG_QUALITY, 70],
+    )
 
 
 ENCODINGS = {

@@ -59,8 +59,13 @@ def test_doctor_names_the_encoding_and_its_options_train(tmp_path, encoding):
     assert len(report["options"]["dataset.mean"]) == 3
     result = run_command(
         "train",
-        ["dataset=folder", f"dataset.root={root}", f"paths.output_root={tmp_path / 'out'}",
-         *[override(k, v) for k, v in report["options"].items()], *TINY_TRAIN],
+        [
+            "dataset=folder",
+            f"dataset.root={root}",
+            f"paths.output_root={tmp_path / 'out'}",
+            *[override(k, v) for k, v in report["options"].items()],
+            *TINY_TRAIN,
+        ],
         tmp_path / "train",
     )
     assert result["epochs"] == 1 and np.isfinite(result["best_value"])
@@ -81,8 +86,11 @@ def test_rgb_masks_get_a_colour_table_and_the_report_is_written(tmp_path):
 def test_objects_are_measured_at_the_planned_size(tmp_path):
     root = doctor_folders.build(tmp_path / "data", "0-255")
     full = _doctor(tmp_path, root)["objects"]
-    half = run_command("doctor", ["dataset=folder", f"dataset.root={root}",
-                                  "dataset.image_size=[16,20]"], tmp_path / "half")["objects"]
+    half = run_command(
+        "doctor",
+        ["dataset=folder", f"dataset.root={root}", "dataset.image_size=[16,20]"],
+        tmp_path / "half",
+    )["objects"]
     assert half["planned_size"] == [16, 20] and full["planned_size"] == [32, 48]
     assert half["median_area"] < full["median_area"] / 2
 
@@ -125,7 +133,12 @@ def test_palette_and_value_list_masks_decode_to_class_numbers(tmp_path):
 @pytest.mark.slow
 def test_doctor_command_prints_the_train_command(tmp_path):
     root = doctor_folders.build(tmp_path / "data", "suffix")
-    proc = run_unet("doctor", "dataset=folder", f"dataset.root={root}",
-                    f"doctor.output_dir={tmp_path / 'rep'}", cwd=tmp_path)
+    proc = run_unet(
+        "doctor",
+        "dataset=folder",
+        f"dataset.root={root}",
+        f"doctor.output_dir={tmp_path / 'rep'}",
+        cwd=tmp_path,
+    )
     assert "dataset.layout.mask_suffix=_mask" in proc.stdout
     assert (tmp_path / "rep" / "doctor.json").is_file()

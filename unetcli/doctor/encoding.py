@@ -57,16 +57,17 @@ def summarise_mask(path: Path) -> MaskSummary:
     bits = 8 * raw.dtype.itemsize
     if raw.ndim == 3:
         rgb = raw[..., 2::-1] if raw.shape[2] >= 3 else raw[..., :1]
-        if rgb.shape[2] == 3 and not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(
-            rgb[..., 1], rgb[..., 2]
-        )):
+        if rgb.shape[2] == 3 and not (
+            np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+        ):
             keys, counts = np.unique(packed(rgb), return_counts=True)
             return MaskSummary("rgb", bits, lossy, dict(zip(keys.tolist(), counts.tolist())), 0.0)
         raw = rgb[..., 0]
     keys, counts = np.unique(raw, return_counts=True)
     kind = "palette" if mode == "P" else "grey"
-    return MaskSummary(kind, bits, lossy, dict(zip(keys.tolist(), counts.tolist())),
-                       _objects_per_value(raw, keys))
+    return MaskSummary(
+        kind, bits, lossy, dict(zip(keys.tolist(), counts.tolist())), _objects_per_value(raw, keys)
+    )
 
 
 def _objects_per_value(raw: np.ndarray, keys: np.ndarray) -> float:
@@ -74,8 +75,9 @@ def _objects_per_value(raw: np.ndarray, keys: np.ndarray) -> float:
     values = [v for v in keys.tolist() if v != 0][:64]
     if not values:
         return 0.0
-    pieces = [cv2.connectedComponents((raw == v).astype(np.uint8), connectivity=8)[0] - 1
-              for v in values]
+    pieces = [
+        cv2.connectedComponents((raw == v).astype(np.uint8), connectivity=8)[0] - 1 for v in values
+    ]
     return float(np.mean(pieces))
 
 
@@ -101,18 +103,25 @@ def _grey(chosen: list[MaskSummary], values: Counter[int]) -> Encoding:
     foreground = [v for v in values if v != 0]
     if any(s.lossy_file for s in chosen) or (len(values) > 2 and _near_extremes(values)):
         cut = top // 2
-        return Encoding("lossy JPEG masks", f"{len(values)} grey values smeared around 0 and "
-                        f"{top}; everything above {cut} is object",
-                        {"dataset.num_classes": 1, "dataset.layout.threshold": cut})
+        return Encoding(
+            "lossy JPEG masks",
+            f"{len(values)} grey values smeared around 0 and "
+            f"{top}; everything above {cut} is object",
+            {"dataset.num_classes": 1, "dataset.layout.threshold": cut},
+        )
     if len(foreground) <= 1:
         value = foreground[0] if foreground else 1
-        return Encoding(f"binary 0/{value}", f"{depth}masks holding 0 and {value}",
-                        {"dataset.num_classes": 1})
+        return Encoding(
+            f"binary 0/{value}", f"{depth}masks holding 0 and {value}", {"dataset.num_classes": 1}
+        )
     median_pieces = float(np.median([s.objects_per_value for s in chosen]))
     if len(foreground) >= 6 and median_pieces <= 1.2:
-        return Encoding("instance labels", f"{depth}masks numbering {len(foreground)} objects "
-                        "(one value each); all of them are foreground",
-                        {"dataset.num_classes": 1, "dataset.layout.threshold": 0})
+        return Encoding(
+            "instance labels",
+            f"{depth}masks numbering {len(foreground)} objects "
+            "(one value each); all of them are foreground",
+            {"dataset.num_classes": 1, "dataset.layout.threshold": 0},
+        )
     return _indices(f"{depth}class indices", values, {})
 
 
@@ -141,12 +150,17 @@ def _indices(name: str, values: Counter[int], options: dict[str, object]) -> Enc
 
 def _colours(values: Counter[int]) -> Encoding:
     if len(values) > MAX_COLOURS:
-        return Encoding("lossy colour masks", f"{len(values)} distinct colours: saved as JPEG or "
-                        "resized with interpolation; export them again as PNG with exact colours")
+        return Encoding(
+            "lossy colour masks",
+            f"{len(values)} distinct colours: saved as JPEG or "
+            "resized with interpolation; export them again as PNG with exact colours",
+        )
     keys = sorted(values)  # black (0) first: background is class 0
     colours = [(k >> 16, (k >> 8) & 255, k & 255) for k in keys]
     count = len(colours)
-    options = {"dataset.num_classes": 1 if count == 2 else count,
-               "dataset.layout.class_csv": "<colour table>"}
+    options = {
+        "dataset.num_classes": 1 if count == 2 else count,
+        "dataset.layout.class_csv": "<colour table>",
+    }
     shown = ", ".join(f"({r},{g},{b})" for r, g, b in colours[:8])
     return Encoding("RGB colours", f"{count} colours {shown}: one class each", options, colours)

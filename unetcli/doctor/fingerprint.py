@@ -62,8 +62,9 @@ def _samples(layout: Layout, pairing: Pairing | None) -> list[Sample]:
     except UnetError as err:
         misses = "; ".join(pairing.near_misses) if pairing else ""
         raise UnetError(f"{err} {misses}".strip()) from err
-    return [s for s in samples if s.mask is not None and all(
-        f.is_file() for f in layout.mask_files(s))]
+    return [
+        s for s in samples if s.mask is not None and all(f.is_file() for f in layout.mask_files(s))
+    ]
 
 
 def _encoding(layout: Layout, samples: list[Sample]) -> tuple[Encoding, int]:
@@ -108,8 +109,12 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     report = {
         "dataset": {"name": str(cfg.dataset.name), "root": str(layout.root)},
         "pairing": pairing.__dict__ if pairing else None,
-        "encoding": {"name": encoding.name, "detail": encoding.detail, "mask_bits": mask_bits,
-                     "colours": encoding.colours},
+        "encoding": {
+            "name": encoding.name,
+            "detail": encoding.detail,
+            "mask_bits": mask_bits,
+            "colours": encoding.colours,
+        },
         "images": _image_summary(images, mean, std),
         "objects": objects,
         "duplicates": _duplicates(layout, images),
@@ -122,13 +127,15 @@ def _image_facts(layout: Layout, samples: list[Sample], options: dict) -> list[I
     """Facts of every image; grey-only sets are read (and suggested) as one channel."""
     first = image_facts(samples[0].image, 3)
     channels = 1 if first.channels == 1 else 3
-    facts = threaded(partial(image_facts, channels=channels), [s.image for s in samples],
-                     "reading images")
+    facts = threaded(
+        partial(image_facts, channels=channels), [s.image for s in samples], "reading images"
+    )
     if all(f.channels == 1 for f in facts):
         options["dataset.in_channels"] = 1
     elif channels == 1:
-        facts = threaded(partial(image_facts, channels=3), [s.image for s in samples],
-                         "reading images")
+        facts = threaded(
+            partial(image_facts, channels=3), [s.image for s in samples], "reading images"
+        )
     return facts
 
 

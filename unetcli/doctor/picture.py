@@ -33,8 +33,9 @@ def _tile(layout: Layout, sample: Sample, ignore: int | None) -> np.ndarray:
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
-    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1, cv2.LINE_AA
+    )
 
 
 def _bars(title: str, labels: list[str], values: list[float], colours: list) -> np.ndarray:
@@ -46,8 +47,9 @@ def _bars(title: str, labels: list[str], values: list[float], colours: list) -> 
     for i, (label, value, colour) in enumerate(zip(labels, values, colours)):
         height = int((PANEL[0] - 50) * value / top)
         x = 6 + i * width
-        cv2.rectangle(canvas, (x, PANEL[0] - 22 - height), (x + width - 3, PANEL[0] - 22),
-                      colour, -1)
+        cv2.rectangle(
+            canvas, (x, PANEL[0] - 22 - height), (x + width - 3, PANEL[0] - 22), colour, -1
+        )
         if len(labels) <= 12 or i % 2 == 0:
             _text(canvas, label, x, PANEL[0] - 8)
     return canvas
@@ -58,8 +60,12 @@ def _histogram(areas: list[int]) -> np.ndarray:
     bands = [int(math.log2(a)) for a in areas if a > 0] or [0]
     counts = np.bincount(bands)
     labels = [str(2**k) for k in range(len(counts))]
-    return _bars("objects by area (px, planned size)", labels, counts.tolist(),
-                 [(120, 170, 255)] * len(counts))
+    return _bars(
+        "objects by area (px, planned size)",
+        labels,
+        counts.tolist(),
+        [(120, 170, 255)] * len(counts),
+    )
 
 
 def draw(report: dict, layout: Layout, samples: list[Sample], path: Path, ignore) -> None:
@@ -68,10 +74,15 @@ def draw(report: dict, layout: Layout, samples: list[Sample], path: Path, ignore
     tiles = [_tile(layout, s, ignore) for s in picks]
     row = np.concatenate([c for t in tiles for c in (t, np.zeros((TILE, 4, 3), np.uint8))], 1)
     freq = report["objects"]["class_frequency"]
-    classes = _bars("class pixel share", list(freq), list(freq.values()),
-                    [(90, 90, 90) if k == "0" else class_colour(int(k)) for k in freq])
-    charts = np.concatenate([_histogram(report["objects"]["areas"]),
-                             np.zeros((TILE, 4, 3), np.uint8), classes], 1)
+    classes = _bars(
+        "class pixel share",
+        list(freq),
+        list(freq.values()),
+        [(90, 90, 90) if k == "0" else class_colour(int(k)) for k in freq],
+    )
+    charts = np.concatenate(
+        [_histogram(report["objects"]["areas"]), np.zeros((TILE, 4, 3), np.uint8), classes], 1
+    )
     width = max(row.shape[1], charts.shape[1])
     canvas = np.zeros((2 * TILE + 4, width, 3), np.uint8)
     canvas[:TILE, : row.shape[1]] = row

@@ -38,12 +38,16 @@ def write_json(report: dict, path: Path) -> None:
 def _pairing_lines(pairing: dict | None) -> list[str]:
     if pairing is None:
         return []
-    lines = [f"pairing      {pairing['paired']} of {pairing['images']} images have a mask "
-             f"({_counts(pairing['image_extensions'])} images, "
-             f"{_counts(pairing['mask_extensions'])} masks)"]
+    lines = [
+        f"pairing      {pairing['paired']} of {pairing['images']} images have a mask "
+        f"({_counts(pairing['image_extensions'])} images, "
+        f"{_counts(pairing['mask_extensions'])} masks)"
+    ]
     lines += [f"  near miss  {m}" for m in pairing["near_misses"]]
-    for label, names in (("no mask", pairing["without_mask"]),
-                         ("no image", pairing["without_image"])):
+    for label, names in (
+        ("no mask", pairing["without_mask"]),
+        ("no image", pairing["without_image"]),
+    ):
         if names:
             lines.append(f"  {label:<9}  {len(names)}: {', '.join(names[:3])}")
     return lines
@@ -74,8 +78,10 @@ def screen(report: dict, outputs: list[str]) -> str:
         f"  normalise  mean {images['mean']} std {images['std']}",
     ]
     if images["not_divisible_by_16"]:
-        lines.append(f"  note       {images['not_divisible_by_16']} images have a side not "
-                     "divisible by 16 (they are resized or padded for the U-Net)")
+        lines.append(
+            f"  note       {images['not_divisible_by_16']} images have a side not "
+            "divisible by 16 (they are resized or padded for the U-Net)"
+        )
     planned = objects["planned_size"]
     at = f"at {planned[1]}x{planned[0]}" if planned else "at full size"
     lines += [
@@ -86,9 +92,16 @@ def screen(report: dict, outputs: list[str]) -> str:
         f"{len(dup['train_test'])} test images also labelled",
     ]
     if objects["smallest_areas"] and objects["smallest_areas"][0] < 9:
-        lines.append("  warning    objects under 3x3 px at the planned size may vanish: train "
-                     "larger (dataset.image_size) or on crops")
-    lines += ["", "train with:", "  " + train_command(
-        report["dataset"]["name"], report["dataset"]["root"], report["options"]), ""]
+        lines.append(
+            "  warning    objects under 3x3 px at the planned size may vanish: train "
+            "larger (dataset.image_size) or on crops"
+        )
+    lines += [
+        "",
+        "train with:",
+        "  "
+        + train_command(report["dataset"]["name"], report["dataset"]["root"], report["options"]),
+        "",
+    ]
     lines += [f"wrote        {o}" for o in outputs]
     return "\n".join(lines)

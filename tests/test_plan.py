@@ -1,0 +1,78 @@
+"""`unet plan`: measured choices written as YAML that composes and trains, with reasons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests import doctor_folders
+from tests.helpers import compose, run_command
+from unetcli.errors import UnetError
+from unetcli.plan.budget import seconds
+
+
+def _plan(tmp_path, root, *extra):
+    args = ["dataset=folder", f"dataset.root={root}", f"plan.output_dir={tmp_path / 'myconf'}",
+            "plan.steps=1", *extra]
+    return run_command("plan", args, tmp_path / "plan")
+
+
+def test_plan_yamls_compose_and_train_at_the_chosen_batch(tmp_path):
+    root = doctor_folders.build(tmp_path / "cells", "suffix", n=10)
+    plan = _plan(tmp_path, root, "plan.models=[unet_small]", "plan.batch_sizes=[1,2,4]",
+                 "plan.time_budget=1m")
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"
+    cfg = compose("train", [searchpath, f"experiment={plan['name']}"])
+    assert cfg.dataset.layout.mask_suffix == "_mask"  # the doctor's fix, in the dataset YAML
+    assert cfg.model.widths[0] == 16 and cfg.trainer.batch_size == plan["batch"]
+    assert list(cfg.dataset.image_size) == plan["size"] and cfg.trainer.epochs == plan["epochs"]
+    for path in plan["files"]:  # every choice carries its reason
+        lines = [ln for ln in open(path).read().splitlines() if ln and not ln.startswith("#")]
+        assert all("# " in ln for ln in lines if ":" in ln and not ln.endswith(":")), path
+    result = run_command(
+        "train",
+        [searchpath, f"experiment={plan['name']}", f"paths.output_root={tmp_path / 'out'}",
+         "trainer.epochs=1", "trainer.max_steps_per_epoch=1", "trainer.progress=false",
+         "trainer.log_images=0", "hardware.num_workers=0"],
+        tmp_path / "train",
+    )
+    assert result["epochs"] == 1
+
+
+def test_the_first_model_that_trains_enough_epochs_is_chosen(tmp_path):
+    """Whatever this machine measures, the plan follows its rule: the widest model that
+    trains plan.min_epochs in the budget, else the one that trains most."""
+    root = doctor_folders.build(tmp_path / "cells", "0-255", n=10)
+    plan = _plan(tmp_path, root, "plan.models=[unet,unet_small]", "plan.batch_sizes=[1]",
+                 "plan.time_budget=1m")
+    saved = json.loads((tmp_path / "myconf" / f"{plan['name']}.plan.json").read_text())
+    rates = {m["model"]: m["images_per_s"] for m in saved["measured"]}
+    assert rates["unet"] < rates["unet_small"]  # the 64-wide U-Net is measured slower
+    train_images = 8
+    epochs = {m: int(60 // (train_images / r * 1.15)) for m, r in rates.items()}
+    expected = "unet" if epochs["unet"] >= 30 else "unet_small"
+    assert plan["model"] == expected
+    experiment = (tmp_path / "myconf" / "experiment" / f"{plan['name']}.yaml").read_text()
+    assert f"override /model: {expected}" in experiment
+
+
+def test_time_budgets_and_refusals(tmp_path):
+    assert seconds("1h30m") == 5400 and seconds("30m") == 1800 and seconds("90s") == 90
+    assert seconds(2) == 120
+    with pytest.raises(UnetError, match="plan.time_budget='soon'"):
+        seconds("soon")
+    root = doctor_folders.build(tmp_path / "cells", "0-1", n=4)
+    (tmp_path / "myconf" / "dataset").mkdir(parents=True)
+    (tmp_path / "myconf" / "dataset" / "cells.yaml").write_text("mine: true\n")
+    with pytest.raises(UnetError, match="already exist"):
+        _plan(tmp_path, root)
+    assert yaml.safe_load((tmp_path / "myconf" / "dataset" / "cells.yaml").read_text()) == {
+        "mine": True
+    }
+    import unetcli
+
+    inside = f"plan.output_dir={unetcli.__path__[0]}/conf/mine"
+    with pytest.raises(UnetError, match="inside the unetcli package"):
+        run_command("plan", ["dataset=folder", f"dataset.root={root}", inside], tmp_path / "p")

@@ -1,0 +1,125 @@
+"""Which sizes and models to try, in the order of preference, and when to stop measuring.
+
+Sizes go from the largest (the images' own size, at most plan.max_side) down,
+never so small that the smallest objects fall under plan.min_object_side
+pixels; at each size the widest model comes first. The first pair that trains
+plan.min_epochs epochs within the budget wins: resolution is kept before width.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from unetcli.errors import UnetError
+from unetcli.hardware import Runtime
+from unetcli.plan.measure import Measurement, measure
+
+
+@dataclass
+class Candidate:
+    """One (size, model) with its measurements, and the epochs its best batch allows."""
+
+    model: str
+    size: tuple[int, int]
+    runs: list[Measurement] = field(default_factory=list)
+    batch: Measurement | None = None
+    epochs: int = 0
+
+
+def sizes(median: tuple[int, int], smallest_area: float, plan: DictConfig) -> list[tuple[int, int]]:
+    """Candidate (height, width), largest first, multiples of 16, objects kept visible."""
+    height, width = median
+    scale = min(1.0, float(plan.max_side) / max(height, width))
+    floor = float(plan.min_object_side) / math.sqrt(smallest_area) if smallest_area else 0.0
+    found: list[tuple[int, int]] = []
+    while True:
+        size = (max(16, round(height * scale / 16) * 16), max(16, round(width * scale / 16) * 16))
+        if found and (scale < floor or min(size) < int(plan.min_side)):
+            return found
+        if size not in found:
+            found.append(size)
+        if min(size) <= 16:
+            return found
+        scale /= 2
+
+
+def batches_for(cfg: DictConfig, candidate: Candidate, runtime: Runtime, limits: dict) -> None:
+    """Measure growing batches until memory, step time, the set's size or no gain stops it."""
+    total = (
+        torch.cuda.get_device_properties(runtime.device).total_memory
+        if (runtime.device.type == "cuda")
+        else None
+    )
+    best = 0.0
+    for batch in cfg.plan.batch_sizes:
+        if batch > max(1, limits["train_images"]) or time.monotonic() > limits["deadline"]:
+            return
+        run = measure(
+            cfg,
+            candidate.model,
+            limits["models"][candidate.model],
+            runtime,
+            (int(batch), *candidate.size),
+        )
+        candidate.runs.append(run)
+        limits["bar"].update(1)
+        if run.failed or run.step_s > float(cfg.plan.max_step_s):
+            return
+        if total and run.peak_bytes > (1 - float(cfg.plan.memory_margin)) * total:
+            return
+        if total is None and run.images_per_s < 1.05 * best:
+            return  # a CPU is saturated: larger batches only cost memory
+        best = max(best, run.images_per_s)
+
+
+def settle(candidate: Candidate, cfg: DictConfig, limits: dict) -> None:
+    """The batch to train with (within 10% of the best rate, smallest) and its epochs."""
+    total = limits["device_memory"]
+    margin = (1 - float(cfg.plan.memory_margin)) * total if total else None
+    fits = [
+        r for r in candidate.runs if not r.failed and (margin is None or r.peak_bytes <= margin)
+    ]
+    if not fits:
+        return
+    top = max(r.images_per_s for r in fits)
+    candidate.batch = min((r for r in fits if r.images_per_s >= 0.9 * top), key=lambda r: r.batch)
+    per_epoch = limits["train_images"] / candidate.batch.images_per_s
+    per_epoch *= 1 + float(cfg.plan.validation_share)
+    epochs = int(limits["budget_s"] // per_epoch)
+    candidate.epochs = max(1, min(int(cfg.plan.max_epochs), epochs))
+
+
+def search(
+    cfg: DictConfig, runtime: Runtime, limits: dict, candidates: list[Candidate]
+) -> tuple[Candidate, list[Candidate]]:
+    """Measure candidates in order of preference; the first with enough epochs is chosen."""
+    limits["device_memory"] = (
+        torch.cuda.get_device_properties(runtime.device).total_memory
+        if (runtime.device.type == "cuda")
+        else None
+    )
+    done: list[Candidate] = []
+    with tqdm(desc="measuring training steps", unit="run", disable=None) as bar:
+        limits["bar"] = bar
+        for candidate in candidates:
+            if time.monotonic() > limits["deadline"] and done:
+                break
+            batches_for(cfg, candidate, runtime, limits)
+            settle(candidate, cfg, limits)
+            if candidate.batch is None:
+                continue
+            done.append(candidate)
+            if candidate.epochs >= int(cfg.plan.min_epochs):
+                return candidate, done
+    if not done:
+        raise UnetError(
+            "no candidate model trained a single step on this device (see plan."
+            "batch_sizes and plan.models); free memory or try hardware=cpu"
+        )
+    return max(done, key=lambda c: c.epochs), done
