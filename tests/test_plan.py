@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,28 +15,41 @@ from unetcli.plan.budget import seconds
 
 
 def _plan(tmp_path, root, *extra):
-    args = ["dataset=folder", f"dataset.root={root}", f"plan.output_dir={tmp_path / 'myconf'}",
-            "plan.steps=1", *extra]
+    args = [
+        "dataset=folder",
+        f"dataset.root={root}",
+        f"plan.output_dir={tmp_path / 'myconf'}",
+        "plan.steps=1",
+        *extra,
+    ]
     return run_command("plan", args, tmp_path / "plan")
 
 
 def test_plan_yamls_compose_and_train_at_the_chosen_batch(tmp_path):
     root = doctor_folders.build(tmp_path / "cells", "suffix", n=10)
-    plan = _plan(tmp_path, root, "plan.models=[unet_small]", "plan.batch_sizes=[1,2,4]",
-                 "plan.time_budget=1m")
+    plan = _plan(
+        tmp_path, root, "plan.models=[unet_small]", "plan.batch_sizes=[1,2]", "plan.time_budget=1m"
+    )
     searchpath = f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"
     cfg = compose("train", [searchpath, f"experiment={plan['name']}"])
     assert cfg.dataset.layout.mask_suffix == "_mask"  # the doctor's fix, in the dataset YAML
     assert cfg.model.widths[0] == 16 and cfg.trainer.batch_size == plan["batch"]
     assert list(cfg.dataset.image_size) == plan["size"] and cfg.trainer.epochs == plan["epochs"]
     for path in plan["files"]:  # every choice carries its reason
-        lines = [ln for ln in open(path).read().splitlines() if ln and not ln.startswith("#")]
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln and not ln.startswith("#")]
         assert all("# " in ln for ln in lines if ":" in ln and not ln.endswith(":")), path
     result = run_command(
         "train",
-        [searchpath, f"experiment={plan['name']}", f"paths.output_root={tmp_path / 'out'}",
-         "trainer.epochs=1", "trainer.max_steps_per_epoch=1", "trainer.progress=false",
-         "trainer.log_images=0", "hardware.num_workers=0"],
+        [
+            searchpath,
+            f"experiment={plan['name']}",
+            f"paths.output_root={tmp_path / 'out'}",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.progress=false",
+            "trainer.log_images=0",
+            "hardware.num_workers=0",
+        ],
         tmp_path / "train",
     )
     assert result["epochs"] == 1
@@ -45,8 +59,13 @@ def test_the_first_model_that_trains_enough_epochs_is_chosen(tmp_path):
     """Whatever this machine measures, the plan follows its rule: the widest model that
     trains plan.min_epochs in the budget, else the one that trains most."""
     root = doctor_folders.build(tmp_path / "cells", "0-255", n=10)
-    plan = _plan(tmp_path, root, "plan.models=[unet,unet_small]", "plan.batch_sizes=[1]",
-                 "plan.time_budget=1m")
+    plan = _plan(
+        tmp_path,
+        root,
+        "plan.models=[unet,unet_small]",
+        "plan.batch_sizes=[1]",
+        "plan.time_budget=1m",
+    )
     saved = json.loads((tmp_path / "myconf" / f"{plan['name']}.plan.json").read_text())
     rates = {m["model"]: m["images_per_s"] for m in saved["measured"]}
     assert rates["unet"] < rates["unet_small"]  # the 64-wide U-Net is measured slower

@@ -22,6 +22,7 @@ not "object".
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class FolderLayout(Layout):
         ignore_index: int | None = None,
         palette: bool = False,
         mask_values: list[int] | None = None,
+        group_pattern: str | None = None,
     ) -> None:
         super().__init__(root, check_files)
         if int(channels) not in (1, 3):
@@ -71,6 +73,7 @@ class FolderLayout(Layout):
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.palette = bool(palette)
         self.mask_values = [int(v) for v in mask_values] if mask_values else None
+        self.group_pattern = re.compile(group_pattern) if group_pattern else None
         _check_declaration(str(task or "auto"), self.num_classes, self.class_folders, class_csv)
 
     @property
@@ -140,7 +143,7 @@ class FolderLayout(Layout):
                 image=path,
                 # A missing mask keeps an expected name, so the check can report it.
                 mask=found.get(path.stem, mask_dir / f"{path.stem}{self.mask_suffix}.png"),
-                group=path.stem,
+                group=self._group(path.stem),
                 name=path.name,
             )
             for path in paths
@@ -156,6 +159,11 @@ class FolderLayout(Layout):
                     "dataset.layout.mask_suffix=_mask."
                 )
         return samples
+
+    def _group(self, stem: str) -> str:
+        """The split group: the stem, or the original's stem for a copy (group_pattern)."""
+        found = self.group_pattern.fullmatch(stem) if self.group_pattern else None
+        return found.group(1) if found else stem
 
     def test_samples(self) -> list[Sample]:
         folder = self.root / self.test
@@ -235,9 +243,11 @@ class FolderLayout(Layout):
         if self.mask_values is not None:
             listed = {*self.mask_values, self.ignore_index}
             unknown = [v for v in distinct_values(raw) if v not in listed]
-            return f"values {_some(unknown)} that dataset.layout.mask_values does not list" if (
-                unknown
-            ) else None
+            return (
+                f"values {_some(unknown)} that dataset.layout.mask_values does not list"
+                if (unknown)
+                else None
+            )
         values = [v for v in distinct_values(raw) if v != self.ignore_index]
         if self.num_classes == 1 or self.multilabel:
             if self.threshold is not None or len([v for v in values if v != 0]) <= 1:
@@ -258,7 +268,6 @@ class FolderLayout(Layout):
             else f"; class indices must be 0..{self.num_classes - 1}"
         )
         return f"values {_some(outside)} outside 0..{self.num_classes - 1}{hint}"
-
 
     def _value_lut(self) -> np.ndarray:
         """Stored value -> class index (position in mask_values); ignore_index kept as it is."""
