@@ -43,7 +43,10 @@ def build(root: Path, encoding: str, n: int = 10, seed: int = 0) -> Path:
     for i in range(n):
         classes = 0 if encoding == "instances" else 2 if encoding in MULTICLASS else 1
         labels = _labels(rng, classes, objects=3 + i % 4 if encoding == "instances" else 3)
-        cv2.imwrite(str(root / "images" / f"img{i:02d}.png"), _image(rng, labels))
+        image = _image(rng, labels)
+        if encoding == "16-bit":  # microscopy: 12-bit values in a 16-bit grey file
+            image = image[..., 0].astype(np.uint16) * 16
+        cv2.imwrite(str(root / "images" / f"img{i:02d}.png"), image)
         ENCODINGS[encoding](root / "masks", f"img{i:02d}", labels)
     return root
 

@@ -34,7 +34,7 @@ CASES = {
     # encoding: (name the doctor gives, options it must suggest)
     "0-1": ("binary 0/1", {"dataset.num_classes": 1}),
     "0-255": ("binary 0/255", {"dataset.num_classes": 1}),
-    "16-bit": ("binary 0/65535", {"dataset.num_classes": 1}),
+    "16-bit": ("binary 0/65535", {"dataset.num_classes": 1, "dataset.in_channels": 1}),
     "indices": ("class indices", {"dataset.num_classes": 3}),
     "palette": ("palette PNG", {"dataset.layout.palette": True, "dataset.num_classes": 3}),
     "rgb": ("RGB colours", {"dataset.num_classes": 3}),
@@ -56,7 +56,8 @@ def test_doctor_names_the_encoding_and_its_options_train(tmp_path, encoding):
     name, expected = CASES[encoding]
     assert report["encoding"]["name"] == name
     assert expected.items() <= report["options"].items()
-    assert len(report["options"]["dataset.mean"]) == 3
+    channels = report["options"].get("dataset.in_channels", 3)
+    assert len(report["options"]["dataset.mean"]) == channels
     result = run_command(
         "train",
         [
@@ -93,6 +94,17 @@ def test_objects_are_measured_at_the_planned_size(tmp_path):
     )["objects"]
     assert half["planned_size"] == [16, 20] and full["planned_size"] == [32, 48]
     assert half["median_area"] < full["median_area"] / 2
+
+
+def test_image_and_mask_folders_found_by_their_names(tmp_path):
+    root = doctor_folders.build(tmp_path / "data", "0-1")
+    (root / "images").rename(root / "imgs")
+    (root / "masks").rename(root / "GT_labels")
+    report = _doctor(tmp_path, root)
+    assert report["pairing"]["paired"] == 10
+    assert {"dataset.layout.images": "imgs", "dataset.layout.masks": "GT_labels"}.items() <= (
+        report["options"].items()
+    )
 
 
 def test_duplicates_within_the_set_and_across_train_and_test(tmp_path):

@@ -145,7 +145,8 @@ def _indices(name: str, values: Counter[int], options: dict[str, object]) -> Enc
     options["dataset.num_classes"] = 1 if count <= 2 else count
     listed = ", ".join(str(v) for v in classes[:12])
     more = " (255 = not labelled)" if ignore is not None else ""
-    return Encoding(name, f"values {listed}{more}: {count} classes", options)
+    kinds = f"{count} classes" if count > 2 else "binary, 0 = background"
+    return Encoding(name, f"values {listed}{more}: {kinds}", options)
 
 
 def _colours(values: Counter[int]) -> Encoding:

@@ -7,6 +7,7 @@ starts from the same dict.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 from collections import Counter, defaultdict
@@ -22,7 +23,7 @@ from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folder import FolderLayout
 from unetcli.doctor.encoding import Encoding, decide, summarise_mask
 from unetcli.doctor.measure import ImageFacts, image_facts, mask_facts, mean_std, threaded
-from unetcli.doctor.pairing import Pairing, pair_folders
+from unetcli.doctor.pairing import Pairing, guess_folders, pair_folders
 from unetcli.errors import UnetError
 
 
@@ -36,12 +37,12 @@ class Analysis:
     samples: list[Sample]
 
 
-def with_options(dataset_cfg: DictConfig, options: dict[str, object]) -> DictConfig:
-    """A copy of the dataset config with `dataset.*` options applied."""
-    cfg = OmegaConf.create({"dataset": OmegaConf.to_container(dataset_cfg, resolve=False)})
+def with_options(cfg: DictConfig, options: dict[str, object]) -> DictConfig:
+    """A copy of the whole config with `dataset.*` options applied (interpolations kept)."""
+    cfg = copy.deepcopy(cfg)
     for key, value in options.items():
         OmegaConf.update(cfg, key, value, force_add=True)
-    return cfg.dataset
+    return cfg
 
 
 def _layout(dataset_cfg: DictConfig) -> Layout:
@@ -50,10 +51,21 @@ def _layout(dataset_cfg: DictConfig) -> Layout:
     return layout
 
 
-def _pairing(layout: Layout) -> Pairing | None:
+def _pairing(cfg: DictConfig) -> Pairing | None:
+    """How the folder layout's files pair, after finding image and mask folders by name."""
+    layout = build(cfg.dataset.layout, "dataset.layout")
     if not isinstance(layout, FolderLayout) or layout.multilabel:
         return None
-    return pair_folders(layout.root / layout.images, layout.root / layout.masks, layout.mask_suffix)
+    folders = guess_folders(layout.root, layout.images, layout.masks)
+    if folders:
+        layout = build(with_options(cfg, folders).dataset.layout, "dataset.layout")
+    pairing = pair_folders(
+        layout.root / layout.images, layout.root / layout.masks, layout.mask_suffix
+    )
+    for key, name in folders.items():
+        pairing.near_misses.insert(0, f"the {key.rsplit('.', 1)[1]} are in {name}/: {key}={name}")
+    pairing.options = {**folders, **pairing.options}
+    return pairing
 
 
 def _samples(layout: Layout, pairing: Pairing | None) -> list[Sample]:
@@ -89,9 +101,9 @@ def _write_table(colours: list[tuple[int, int, int]], out_dir: Path) -> Path:
 def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     """Read the dataset of `cfg` once; suggest the options that read it correctly."""
     options: dict[str, object] = {}
-    pairing = _pairing(_layout(cfg.dataset))
+    pairing = _pairing(cfg)
     options.update(pairing.options if pairing else {})
-    layout = _layout(with_options(cfg.dataset, options))
+    layout = _layout(with_options(cfg, options).dataset)
     samples = _samples(layout, pairing)
     if not samples:
         raise UnetError(f"no image in {layout.root} has a mask; the doctor has nothing to read")
@@ -103,7 +115,7 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     images = _image_facts(layout, samples, options)
     mean, std = mean_std(images)
     options.update({"dataset.mean": mean, "dataset.std": std})
-    dataset_cfg = with_options(cfg.dataset, options)
+    dataset_cfg = with_options(cfg, options).dataset
     layout = _layout(dataset_cfg)
     objects = _objects(layout, samples, dataset_cfg)
     report = {

@@ -29,6 +29,29 @@ class Pairing:
     options: dict[str, object] = field(default_factory=dict)
 
 
+#: Words in a folder name that mark it as holding masks rather than images.
+MASK_WORDS = ("mask", "label", "annot", "gt", "ground", "seg", "target")
+
+
+def guess_folders(root: Path, images: str, masks: str) -> dict[str, str]:
+    """dataset.layout.images/masks options for folders not named images/ and masks/.
+
+    Among the sub-folders that hold image files, one whose name says mask (label,
+    gt, annotation, ...) holds the masks and another the images.
+    """
+    if (root / images).is_dir() and (root / masks).is_dir() or not root.is_dir():
+        return {}
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and list_images(d))
+    marked = [n for n in found if any(w in n.lower() for w in MASK_WORDS)]
+    plain = [n for n in found if n not in marked and "test" not in n.lower()]
+    options: dict[str, str] = {}
+    if not (root / masks).is_dir() and len(marked) == 1:
+        options["dataset.layout.masks"] = marked[0]
+    if not (root / images).is_dir() and len(plain) == 1:
+        options["dataset.layout.images"] = plain[0]
+    return options
+
+
 def _extensions(paths: list[Path]) -> dict[str, int]:
     return dict(Counter(p.suffix.lower() for p in paths))
 

@@ -89,7 +89,7 @@ def make_plan(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.update(cfg, "dataset.image_size", None)  # objects measured at their own size
     analysis = analyse(cfg, out)
-    cfg.dataset = with_options(cfg.dataset, analysis.options)
+    cfg = with_options(cfg, analysis.options)
     chosen, done, facts = _measure(cfg, analysis.report, budget_s)
     options, reasons = _dataset_choices(analysis, chosen, facts)
     atomic_write(files[0], dataset_yaml(name, options, reasons))
