@@ -107,6 +107,16 @@ def test_image_and_mask_folders_found_by_their_names(tmp_path):
     )
 
 
+def test_broken_and_mismatched_files_are_named_and_left_out(tmp_path):
+    root = doctor_folders.build(tmp_path / "data", "0-255")
+    (root / "masks" / "img04.png").write_bytes(b"not a png")
+    cv2.imwrite(str(root / "masks" / "img05.png"), np.zeros((10, 10), np.uint8))
+    report = _doctor(tmp_path, root)
+    assert report["images"]["count"] == 8
+    assert report["problems"][0].startswith("cannot decode a mask of img04.png")
+    assert report["problems"][1] == "mask img05.png is 10x10, its image 40x32"
+
+
 def test_duplicates_within_the_set_and_across_train_and_test(tmp_path):
     root = doctor_folders.build(tmp_path / "data", "0-255")
     shutil.copy(root / "images" / "img01.png", root / "images" / "copy.png")

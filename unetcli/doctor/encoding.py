@@ -33,6 +33,7 @@ class MaskSummary:
     lossy_file: bool
     values: dict[int, int]  # value (or packed colour) -> pixel count
     objects_per_value: float  # mean connected components per non-zero value (grey, palette)
+    shape: tuple[int, int] = (0, 0)  # height, width
 
 
 @dataclass
@@ -61,13 +62,13 @@ def summarise_mask(path: Path) -> MaskSummary:
             np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
         ):
             keys, counts = np.unique(packed(rgb), return_counts=True)
-            return MaskSummary("rgb", bits, lossy, dict(zip(keys.tolist(), counts.tolist())), 0.0)
+            found = dict(zip(keys.tolist(), counts.tolist()))
+            return MaskSummary("rgb", bits, lossy, found, 0.0, raw.shape[:2])
         raw = rgb[..., 0]
     keys, counts = np.unique(raw, return_counts=True)
     kind = "palette" if mode == "P" else "grey"
-    return MaskSummary(
-        kind, bits, lossy, dict(zip(keys.tolist(), counts.tolist())), _objects_per_value(raw, keys)
-    )
+    found = dict(zip(keys.tolist(), counts.tolist()))
+    return MaskSummary(kind, bits, lossy, found, _objects_per_value(raw, keys), raw.shape[:2])
 
 
 def _objects_per_value(raw: np.ndarray, keys: np.ndarray) -> float:

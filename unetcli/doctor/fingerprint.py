@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from unetcli.build import build
 from unetcli.datasets.base import Layout, Sample
+from unetcli.datasets.checks import image_size
 from unetcli.datasets.folder import FolderLayout
-from unetcli.doctor.encoding import Encoding, decide, summarise_mask
+from unetcli.doctor.encoding import Encoding, MaskSummary, decide, summarise_mask
 from unetcli.doctor.measure import ImageFacts, image_facts, mask_facts, mean_std, threaded
 from unetcli.doctor.pairing import Pairing, guess_folders, pair_folders
 from unetcli.errors import UnetError
@@ -79,11 +80,32 @@ def _samples(layout: Layout, pairing: Pairing | None) -> list[Sample]:
     ]
 
 
-def _encoding(layout: Layout, samples: list[Sample]) -> tuple[Encoding, int]:
-    files = [f for s in samples for f in layout.mask_files(s)]
-    summaries = threaded(summarise_mask, files, "reading masks")
-    bits = max(s.bits for s in summaries)
-    return decide(summaries), bits
+def _read_masks(layout: Layout, sample: Sample) -> tuple[list[MaskSummary], str | None]:
+    """The sample's mask summaries, or why the sample cannot be used (named by file)."""
+    try:
+        summaries = [summarise_mask(f) for f in layout.mask_files(sample)]
+    except (OSError, ValueError) as err:
+        return [], f"cannot decode a mask of {sample.image.name} ({err})"
+    size = image_size(sample.image)
+    if size is None:
+        return [], f"cannot decode image {sample.image.name}"
+    for path, found in zip(layout.mask_files(sample), summaries):
+        if tuple(found.shape) != tuple(size):
+            return [], f"mask {path.name} is {found.shape[1]}x{found.shape[0]}, its image " + (
+                f"{size[1]}x{size[0]}"
+            )
+    return summaries, None
+
+
+def _encoding(layout: Layout, samples: list[Sample]) -> tuple[Encoding, int, list, list[str]]:
+    """The encoding of the readable samples; those, and one line per sample left out."""
+    read = threaded(partial(_read_masks, layout), samples, "reading masks")
+    problems = [why for _, why in read if why]
+    usable = [s for s, (_, why) in zip(samples, read) if not why]
+    summaries = [m for found, why in read if not why for m in found]
+    if not summaries:
+        raise UnetError(f"no mask in {layout.root} can be used: {'; '.join(problems[:3])}")
+    return decide(summaries), max(m.bits for m in summaries), usable, problems
 
 
 def _write_table(colours: list[tuple[int, int, int]], out_dir: Path) -> Path:
@@ -107,7 +129,7 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     samples = _samples(layout, pairing)
     if not samples:
         raise UnetError(f"no image in {layout.root} has a mask; the doctor has nothing to read")
-    encoding, mask_bits = _encoding(layout, samples)
+    encoding, mask_bits, samples, problems = _encoding(layout, samples)
     if isinstance(layout, FolderLayout) and not layout.multilabel:
         options.update(encoding.options)
         if encoding.colours:
@@ -130,6 +152,7 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
         "images": _image_summary(images, mean, std),
         "objects": objects,
         "duplicates": _duplicates(layout, images),
+        "problems": problems,
         "options": options,
     }
     return Analysis(report, options, layout, samples)

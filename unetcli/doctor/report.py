@@ -91,6 +91,9 @@ def screen(report: dict, outputs: list[str]) -> str:
         f"duplicates   {len(dup['within'])} groups within the set, "
         f"{len(dup['train_test'])} test images also labelled",
     ]
+    if report["problems"]:
+        shown = "; ".join(report["problems"][:3])
+        lines.append(f"left out     {len(report['problems'])} images: {shown}")
     if objects["smallest_areas"] and objects["smallest_areas"][0] < 9:
         lines.append(
             "  warning    objects under 3x3 px at the planned size may vanish: train "
