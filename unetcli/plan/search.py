@@ -4,6 +4,8 @@ Sizes go from the largest (the images' own size, at most plan.max_side) down,
 never so small that the smallest objects fall under plan.min_object_side
 pixels; at each size the widest model comes first. The first pair that trains
 plan.min_epochs epochs within the budget wins: resolution is kept before width.
+If none does (or plan.measure_s runs out first), the one that trains most epochs
+(then: most images/s) wins.
 """
 
 from __future__ import annotations
@@ -122,4 +124,4 @@ def search(
             "no candidate model trained a single step on this device (see plan."
             "batch_sizes and plan.models); free memory or try hardware=cpu"
         )
-    return max(done, key=lambda c: c.epochs), done
+    return max(done, key=lambda c: (c.epochs, c.batch.images_per_s)), done
