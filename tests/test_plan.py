@@ -78,6 +78,37 @@ def test_the_first_model_that_trains_enough_epochs_is_chosen(tmp_path):
     assert f"override /model: {expected}" in experiment
 
 
+def test_objects_too_small_to_resize_get_crops_at_full_resolution(tmp_path):
+    root = doctor_folders.build(tmp_path / "cells", "0-255", n=6)  # 40x32, objects >= 16 px
+    plan = _plan(
+        tmp_path,
+        root,
+        "plan.models=[unet_small]",
+        "plan.batch_sizes=[2]",
+        "plan.max_side=16",
+        "plan.min_side=16",
+        "plan.min_object_side=3",
+    )
+    assert plan["crop"] and plan["size"] == [16, 16]
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"
+    cfg = compose("train", [searchpath, f"experiment={plan['name']}"])
+    assert cfg.dataset.image_size is None and cfg.dataset.crop_size == 16
+    result = run_command(
+        "train",
+        [
+            searchpath,
+            f"experiment={plan['name']}",
+            f"paths.output_root={tmp_path / 'out'}",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.progress=false",
+            "hardware.num_workers=0",
+        ],
+        tmp_path / "train",
+    )
+    assert result["epochs"] == 1
+
+
 def test_time_budgets_and_refusals(tmp_path):
     assert seconds("1h30m") == 5400 and seconds("30m") == 1800 and seconds("90s") == 90
     assert seconds(2) == 120

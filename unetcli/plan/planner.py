@@ -50,12 +50,12 @@ def _measure(cfg: DictConfig, report: dict, budget_s: float) -> tuple[Candidate,
     areas = report["objects"]["areas"]
     smallest = float(np.percentile(areas, 5)) if areas else 0.0
     train_images = max(1, round(images["count"] * (1 - float(cfg.dataset.validation_size))))
-    shapes = sizes(tuple(images["median_size"]), smallest, cfg.plan)
+    shapes, crop = sizes(tuple(images["median_size"]), smallest, cfg.plan)
     models = {
         m: model_config(m, int(cfg.dataset.in_channels), int(cfg.dataset.num_classes))
         for m in cfg.plan.models
     }
-    candidates = [Candidate(m, s) for s in shapes for m in cfg.plan.models]
+    candidates = [Candidate(m, s, crop) for s in shapes for m in cfg.plan.models]
     limits = {
         "train_images": train_images,
         "budget_s": budget_s,
@@ -114,6 +114,7 @@ def make_plan(cfg: DictConfig) -> dict:
         "files": [str(f) for f in files],
         "model": chosen.model,
         "size": list(chosen.size),
+        "crop": chosen.crop,
         "batch": chosen.batch.batch,
         "epochs": chosen.epochs,
         "images_per_s": chosen.batch.images_per_s,
@@ -129,16 +130,24 @@ def _dataset_choices(analysis, chosen: Candidate, facts: dict) -> tuple[dict, di
     options = {
         "dataset.root": str(analysis.layout.root),
         **analysis.options,
-        "dataset.image_size": list(chosen.size),
+        "dataset.image_size": None if chosen.crop else list(chosen.size),
     }
     height, width = facts["native"]
-    scale = chosen.size[0] / height
+    scale = 1.0 if chosen.crop else chosen.size[0] / height
     side = math.sqrt(facts["smallest_area"]) * scale
     count = analysis.report["images"]["count"]
+    if chosen.crop:
+        options["dataset.crop_size"] = chosen.size[0]
+        options["dataset.validation_batch_size"] = 1
     reasons = {
+        "dataset.crop_size": f"resizing the {width}x{height} images (median) to at most "
+        "plan.max_side would shrink the smallest objects under plan.min_object_side: train on "
+        "random crops at full resolution",
+        "dataset.validation_batch_size": "validation sees whole images, whose sizes may differ",
         "dataset.root": "the folder unet doctor read",
         "dataset.image_size": f"images are {width}x{height} (median); at this size the smallest "
-        f"objects (5th percentile) are about {side:.0f} px wide",
+        f"objects (5th percentile) are about {side:.0f} px wide"
+        + (" (null: full resolution, cropped)" if chosen.crop else ""),
         "dataset.mean": f"measured over the {count} labelled images (0..1 units)",
         "dataset.std": f"measured over the {count} labelled images (0..1 units)",
         "dataset.in_channels": "every image is single-channel",
@@ -177,6 +186,8 @@ def _experiment_choices(cfg, report, chosen: Candidate, done: list, facts: dict)
         ),
         "trainer.batch_size": (run.batch, _why_batch(chosen, cfg)),
     }
+    if chosen.crop and report["images"]["distinct_sizes"] > 1:
+        keys["trainer.log_images"] = (0, "the example grid needs images of one size")
     return groups, keys, header
 
 

@@ -29,16 +29,34 @@ class Candidate:
 
     model: str
     size: tuple[int, int]
+    crop: bool = False  # size is a random crop at full resolution, not a resize
     runs: list[Measurement] = field(default_factory=list)
     batch: Measurement | None = None
     epochs: int = 0
 
 
-def sizes(median: tuple[int, int], smallest_area: float, plan: DictConfig) -> list[tuple[int, int]]:
-    """Candidate (height, width), largest first, multiples of 16, objects kept visible."""
+def sizes(
+    median: tuple[int, int], smallest_area: float, plan: DictConfig
+) -> tuple[list[tuple[int, int]], bool]:
+    """Candidate (height, width), largest first, multiples of 16, objects kept visible.
+
+    When even plan.max_side would shrink the smallest objects under
+    plan.min_object_side, the candidates are square crops at full resolution
+    (True), halving from plan.max_side.
+    """
     height, width = median
     scale = min(1.0, float(plan.max_side) / max(height, width))
     floor = float(plan.min_object_side) / math.sqrt(smallest_area) if smallest_area else 0.0
+    if scale < min(1.0, floor):
+        side, crops = int(plan.max_side) // 16 * 16, []
+        while side >= max(16, int(plan.min_side)) and side <= min(height, width):
+            crops.append((side, side))
+            side //= 2
+        return crops or [(16, 16)], True
+    return _resized(height, width, scale, floor, plan), False
+
+
+def _resized(height: int, width: int, scale: float, floor: float, plan: DictConfig) -> list:
     found: list[tuple[int, int]] = []
     while True:
         size = (max(16, round(height * scale / 16) * 16), max(16, round(width * scale / 16) * 16))
