@@ -159,8 +159,11 @@ def test_doctor_command_prints_the_train_command(tmp_path):
         "doctor",
         "dataset=folder",
         f"dataset.root={root}",
+        "dataset.validation_size=0.3",
         f"doctor.output_dir={tmp_path / 'rep'}",
         cwd=tmp_path,
     )
-    assert "dataset.layout.mask_suffix=_mask" in proc.stdout
+    command = proc.stdout.split("train with:")[1].splitlines()[1]
+    assert command.startswith(f"  unet train dataset=folder dataset.root={root} ")
+    assert "dataset.validation_size=0.3 dataset.layout.mask_suffix=_mask" in command
     assert (tmp_path / "rep" / "doctor.json").is_file()

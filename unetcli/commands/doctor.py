@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
@@ -20,6 +21,14 @@ def output_dir(cfg: DictConfig) -> Path:
     return out
 
 
+def given_overrides() -> list[str]:
+    """The command line's overrides (to repeat the user's dataset.* ones); none in-process."""
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
 def run(cfg: DictConfig) -> dict:
     """Analyse, write doctor.json and doctor.png, print the screen; returns the report."""
     out = output_dir(cfg)
@@ -28,7 +37,7 @@ def run(cfg: DictConfig) -> dict:
     write_json(analysis.report, json_path)
     ignore = analysis.options.get("dataset.ignore_index", cfg.dataset.ignore_index)
     draw(analysis.report, analysis.layout, analysis.samples, png_path, ignore)
-    print(screen(analysis.report, [str(json_path), str(png_path)]))
+    print(screen(analysis.report, [str(json_path), str(png_path)], given_overrides()))
     return analysis.report
 
 

@@ -207,7 +207,7 @@ def _objects(layout: Layout, samples: list[Sample], dataset_cfg: DictConfig) -> 
         pixels.update(f.pixels)
         for k, found in f.objects.items():
             areas[k].extend(found)
-    total = sum(pixels.values()) or 1
+    total = sum(f.total for f in facts) or 1  # multilabel classes overlap: shares of pixels
     every = sorted(a for found in areas.values() for a in found)
     return {
         "planned_size": list(planned) if planned else None,

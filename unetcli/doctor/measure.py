@@ -40,6 +40,7 @@ class MaskFacts:
 
     pixels: dict[int, int]
     objects: dict[int, list[int]]
+    total: int  # pixels of the (resized) image, the denominator of class shares
 
 
 def threaded(fn: Callable, items: list, desc: str) -> list:
@@ -85,11 +86,11 @@ def mask_facts(labels: np.ndarray, size: tuple[int, int] | None, ignore: int | N
     if planes is not None:  # multilabel: class k is plane k - 1
         pixels = {k + 1: int(p.sum()) for k, p in enumerate(planes)}
         objects = {k + 1: _areas(p == 1) for k, p in enumerate(planes)}
-        return MaskFacts(pixels, objects)
+        return MaskFacts(pixels, objects, int(planes[0].size))
     values, counts = np.unique(labels, return_counts=True)
     pixels = {int(v): int(n) for v, n in zip(values, counts) if v != ignore}
     objects = {v: _areas(labels == v) for v in pixels if v != 0}
-    return MaskFacts(pixels, objects)
+    return MaskFacts(pixels, objects, int(sum(pixels.values())))
 
 
 def _resize(labels: np.ndarray, width: int, height: int) -> np.ndarray:

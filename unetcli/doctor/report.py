@@ -22,8 +22,16 @@ def _quoted(word: str) -> str:
     return f"'{word}'" if "[" in word or " " in word else word
 
 
-def train_command(dataset: str, root: str, options: dict[str, object]) -> str:
-    words = [f"dataset={dataset}", f"dataset.root={root}"]
+def train_command(report: dict, given: list[str]) -> str:
+    """`unet train` with the dataset overrides the user gave, then the doctor's options."""
+    options = report["options"]
+    dataset = report["dataset"]
+    words = [f"dataset={dataset['name']}", f"dataset.root={dataset['root']}"]
+    words += [
+        _quoted(w)
+        for w in given
+        if w.startswith("dataset.") and w.split("=", 1)[0] not in ("dataset.root", *options)
+    ]
     words += [_quoted(override(k, v)) for k, v in options.items()]
     return "unet train " + " ".join(words)
 
@@ -65,7 +73,7 @@ def _shares(found: dict) -> str:
     return ", ".join(f"{k}: {100 * v:.1f}%" for k, v in found.items())
 
 
-def screen(report: dict, outputs: list[str]) -> str:
+def screen(report: dict, outputs: list[str], given: list[str]) -> str:
     """The one-screen report: findings, then the command that trains on them."""
     images, objects, enc = report["images"], report["objects"], report["encoding"]
     dup = report["duplicates"]
@@ -99,12 +107,6 @@ def screen(report: dict, outputs: list[str]) -> str:
             "  warning    objects under 3x3 px at the planned size may vanish: train "
             "larger (dataset.image_size) or on crops"
         )
-    lines += [
-        "",
-        "train with:",
-        "  "
-        + train_command(report["dataset"]["name"], report["dataset"]["root"], report["options"]),
-        "",
-    ]
+    lines += ["", "train with:", "  " + train_command(report, given), ""]
     lines += [f"wrote        {o}" for o in outputs]
     return "\n".join(lines)
