@@ -115,28 +115,53 @@ def settle(candidate: Candidate, cfg: DictConfig, limits: dict) -> None:
     candidate.epochs = max(1, min(int(cfg.plan.max_epochs), epochs))
 
 
+def _hopeless(candidate: Candidate, rates: dict[str, float], need: float) -> bool:
+    """Even twice the pixel rate measured for this model at a larger size would be too slow."""
+    area = candidate.size[0] * candidate.size[1]
+    return candidate.model in rates and 2 * rates[candidate.model] / area < need
+
+
+def _try(cfg: DictConfig, candidate: Candidate, runtime: Runtime, limits: dict) -> bool:
+    """Measure and settle one candidate; False when no batch of it ran."""
+    batches_for(cfg, candidate, runtime, limits)
+    settle(candidate, cfg, limits)
+    return candidate.batch is not None
+
+
 def search(
     cfg: DictConfig, runtime: Runtime, limits: dict, candidates: list[Candidate]
 ) -> tuple[Candidate, list[Candidate]]:
-    """Measure candidates in order of preference; the first with enough epochs is chosen."""
+    """Measure candidates in order of preference; the first with enough epochs is chosen.
+
+    A candidate is skipped when the same model, measured at a larger size, could
+    not reach plan.min_epochs here even at twice its pixel rate; when measuring
+    time runs out, or nothing qualifies, the cheapest candidate (last: narrowest
+    model, smallest size) is still measured, as the fallback that trains most.
+    """
     limits["device_memory"] = (
         torch.cuda.get_device_properties(runtime.device).total_memory
         if (runtime.device.type == "cuda")
         else None
     )
+    need = float(cfg.plan.min_epochs) * limits["train_images"] / limits["budget_s"]
+    need *= 1 + float(cfg.plan.validation_share)
     done: list[Candidate] = []
+    rates: dict[str, float] = {}  # model -> best pixels/s measured
     with tqdm(desc="measuring training steps", unit="run", disable=None) as bar:
         limits["bar"] = bar
-        for candidate in candidates:
+        for candidate in candidates[:-1]:
             if time.monotonic() > limits["deadline"] and done:
                 break
-            batches_for(cfg, candidate, runtime, limits)
-            settle(candidate, cfg, limits)
-            if candidate.batch is None:
+            if _hopeless(candidate, rates, need) or not _try(cfg, candidate, runtime, limits):
                 continue
             done.append(candidate)
+            pixels = candidate.batch.images_per_s * candidate.size[0] * candidate.size[1]
+            rates[candidate.model] = max(rates.get(candidate.model, 0.0), pixels)
             if candidate.epochs >= int(cfg.plan.min_epochs):
                 return candidate, done
+        limits["deadline"] = float("inf")  # the fallback is always measured
+        if _try(cfg, candidates[-1], runtime, limits):
+            done.append(candidates[-1])
     if not done:
         raise UnetError(
             "no candidate model trained a single step on this device (see plan."
