@@ -22,7 +22,7 @@ def run(cfg: DictConfig) -> dict:
             (
                 "chosen",
                 f"{plan['model']} at {plan['size'][1]}x{plan['size'][0]}, batch "
-                f"{plan['batch']}: {plan['images_per_s']:.1f} images/s measured",
+                f"{plan['batch']}: {plan['images_per_s']:.3g} images/s measured",
             ),
             ("epochs", f"{plan['epochs']} for {cfg.plan.time_budget}"),
             ("wrote", ", ".join(plan["files"])),

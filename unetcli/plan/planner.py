@@ -159,7 +159,7 @@ def _dataset_choices(analysis, chosen: Candidate, facts: dict) -> tuple[dict, di
 def _experiment_choices(cfg, report, chosen: Candidate, done: list, facts: dict):
     run = chosen.batch
     rates = "; ".join(
-        f"{c.model} {c.size[1]}x{c.size[0]}: {c.batch.images_per_s:.1f} img/s ({c.epochs} epochs)"
+        f"{c.model} {c.size[1]}x{c.size[0]}: {c.batch.images_per_s:.3g} img/s ({c.epochs} epochs)"
         for c in done
     )
     model_cfg = facts["models"][chosen.model]
@@ -168,7 +168,7 @@ def _experiment_choices(cfg, report, chosen: Candidate, done: list, facts: dict)
         f"Measured (training steps, batch that was chosen): {rates}.",
     ]
     why_model = (
-        f"{widths(model_cfg)}: {run.images_per_s:.1f} images/s here leaves {chosen.epochs} "
+        f"{widths(model_cfg)}: {run.images_per_s:.3g} images/s here leaves {chosen.epochs} "
         f"epochs of {facts['train_images']} training images in {cfg.plan.time_budget}"
     )
     wider = [c for c in done if c is not chosen and c.size == chosen.size]
@@ -180,7 +180,7 @@ def _experiment_choices(cfg, report, chosen: Candidate, done: list, facts: dict)
     keys = {
         "trainer.epochs": (
             chosen.epochs,
-            f"{cfg.plan.time_budget} at {run.images_per_s:.1f} "
+            f"{cfg.plan.time_budget} at {run.images_per_s:.3g} "
             f"images/s, {int(100 * float(cfg.plan.validation_share))}% kept "
             "for validation",
         ),
@@ -194,7 +194,7 @@ def _experiment_choices(cfg, report, chosen: Candidate, done: list, facts: dict)
 def _why_batch(chosen: Candidate, cfg: DictConfig) -> str:
     run = chosen.batch
     tried = ", ".join(
-        f"{r.batch}: {'out of memory' if r.failed else f'{r.images_per_s:.1f}/s'}"
+        f"{r.batch}: {'out of memory' if r.failed else f'{r.images_per_s:.3g}/s'}"
         for r in chosen.runs
     )
     memory = f", peak {run.peak_bytes / 2**30:.1f} GiB" if run.peak_bytes else ""
