@@ -28,11 +28,17 @@ def _plan(tmp_path, root, *extra):
 def test_plan_yamls_compose_and_train_at_the_chosen_batch(tmp_path):
     root = doctor_folders.build(tmp_path / "cells", "suffix", n=10)
     plan = _plan(
-        tmp_path, root, "plan.models=[unet_small]", "plan.batch_sizes=[1,2]", "plan.time_budget=1m"
+        tmp_path,
+        root,
+        "plan.models=[unet_small]",
+        "plan.batch_sizes=[1,2]",
+        "plan.time_budget=1m",
+        "dataset.validation_size=0.3",
     )
     searchpath = f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"
     cfg = compose("train", [searchpath, f"experiment={plan['name']}"])
     assert cfg.dataset.layout.mask_suffix == "_mask"  # the doctor's fix, in the dataset YAML
+    assert cfg.dataset.validation_size == 0.3  # the user's own setting, kept
     assert cfg.model.widths[0] == 16 and cfg.trainer.batch_size == plan["batch"]
     assert list(cfg.dataset.image_size) == plan["size"] and cfg.trainer.epochs == plan["epochs"]
     for path in plan["files"]:  # every choice carries its reason

@@ -77,6 +77,7 @@ def _measure(cfg: DictConfig, report: dict, budget_s: float) -> tuple[Candidate,
 def make_plan(cfg: DictConfig) -> dict:
     """Analyse, measure, choose and write; returns what was chosen and where it went."""
     cfg = copy.deepcopy(cfg)
+    given = given_options(cfg.dataset)
     budget_s = seconds(cfg.plan.time_budget)
     out, name = output_dir(cfg), plan_name(cfg)
     files = [out / "dataset" / f"{name}.yaml", out / "experiment" / f"{name}.yaml"]
@@ -91,6 +92,7 @@ def make_plan(cfg: DictConfig) -> dict:
     analysis = analyse(cfg, out)
     cfg = with_options(cfg, analysis.options)
     chosen, done, facts = _measure(cfg, analysis.report, budget_s)
+    facts["given"] = given
     options, reasons = _dataset_choices(analysis, chosen, facts)
     atomic_write(files[0], dataset_yaml(name, options, reasons))
     groups, keys, header = _experiment_choices(cfg, analysis.report, chosen, done, facts)
@@ -126,9 +128,41 @@ def make_plan(cfg: DictConfig) -> dict:
     return summary
 
 
+#: Dataset keys a user may set on the plan's command line, carried into the dataset YAML.
+GIVEN_KEYS = (
+    "task",
+    "num_classes",
+    "ignore_index",
+    "validation_size",
+    "in_channels",
+    "layout.images",
+    "layout.masks",
+    "layout.test",
+    "layout.mask_suffix",
+    "layout.class_csv",
+    "layout.threshold",
+    "layout.class_folders",
+    "layout.palette",
+    "layout.mask_values",
+)
+
+
+def given_options(dataset_cfg: DictConfig) -> dict[str, object]:
+    """The user's own dataset settings: GIVEN_KEYS that differ from conf/dataset/folder.yaml."""
+    defaults = OmegaConf.load(Path(config_dir()) / "dataset" / "folder.yaml")
+    given = {}
+    for key in GIVEN_KEYS:
+        value = OmegaConf.select(dataset_cfg, key, throw_on_missing=False)
+        if value != OmegaConf.select(defaults, key):
+            plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            given[f"dataset.{key}"] = plain
+    return given
+
+
 def _dataset_choices(analysis, chosen: Candidate, facts: dict) -> tuple[dict, dict]:
     options = {
         "dataset.root": str(analysis.layout.root),
+        **facts["given"],
         **analysis.options,
         "dataset.image_size": None if chosen.crop else list(chosen.size),
     }
