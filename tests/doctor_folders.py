@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 SIZE = (32, 40)  # height, width
-MULTICLASS = ("palette", "rgb", "indices")
+MULTICLASS = ("palette", "rgb", "indices", "grey-values")
 COLOURS = [(0, 0, 0), (200, 30, 30), (30, 200, 30)]
 
 
@@ -79,6 +79,7 @@ ENCODINGS = {
     "0-255": lambda f, s, lab: _png(f, s, (lab > 0).astype(np.uint8) * 255),
     "16-bit": lambda f, s, lab: _png(f, s, (lab > 0).astype(np.uint16) * 65535),
     "indices": lambda f, s, lab: _png(f, s, lab),
+    "grey-values": lambda f, s, lab: _png(f, s, lab * 85),
     "palette": _palette,
     "rgb": _rgb,
     "instances": lambda f, s, lab: _png(f, s, lab.astype(np.uint16) * 40),

@@ -36,6 +36,10 @@ CASES = {
     "0-255": ("binary 0/255", {"dataset.num_classes": 1}),
     "16-bit": ("binary 0/65535", {"dataset.num_classes": 1, "dataset.in_channels": 1}),
     "indices": ("class indices", {"dataset.num_classes": 3}),
+    "grey-values": (
+        "grey values standing for classes",
+        {"dataset.layout.mask_values": [0, 85, 170], "dataset.num_classes": 3},
+    ),
     "palette": ("palette PNG", {"dataset.layout.palette": True, "dataset.num_classes": 3}),
     "rgb": ("RGB colours", {"dataset.num_classes": 3}),
     "instances": ("instance labels", {"dataset.layout.threshold": 0}),
