@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from tests import doctor_folders
 from tests.conftest import REPO, only_run_dir, run_unet, tiny_overrides
+from tests.helpers import run_command
+from unetcli.datasets.folder import FolderLayout
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.drawing import class_colour, overlay
+from unetcli.errors import UnetError
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "augmentation").glob("*.yaml"))
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
@@ -132,3 +136,62 @@ def test_augment_command_writes_the_preview_grid(tmp_path):
     assert cv2.imread(str(tmp_path / "look.png")).shape[0] == 4 * 48 + 3 * gap
     bad = run_unet("augment", *overrides, "augment.split=test", cwd=tmp_path, check=False)
     assert bad.returncode == 1 and "augment.split must be train or val" in bad.stderr
+
+
+def test_offline_copies_write_the_folder_layout_and_train(tmp_path):
+    root = doctor_folders.build(tmp_path / "data", "suffix", n=5)
+    out = tmp_path / "augmented"
+    common = [
+        "dataset=folder",
+        "dataset.image_size=[32,48]",
+        "trainer.progress=false",
+        "hardware.num_workers=0",
+        f"paths.output_root={tmp_path / 'runs'}",
+    ]
+    run_command(
+        "augment",
+        [
+            *common,
+            f"dataset.root={root}",
+            "dataset.layout.mask_suffix=_mask",
+            "augmentation=flips_rot90",
+            f"augment.output_dir={out}",
+            "augment.copies=2",
+        ],
+        tmp_path / "aug",
+    )
+    images = sorted(p.name for p in (out / "images").iterdir())
+    assert len(images) == 15 and "img00_aug2.png" in images
+    assert images == sorted(p.name for p in (out / "masks").iterdir())
+    mask = cv2.imread(str(out / "masks" / "img03_aug1.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (32, 48) and set(np.unique(mask)) == {0, 255}
+    train, val = FolderLayout(out).split(0.2, 42)  # copies follow their original
+    assert {s.group for s in train}.isdisjoint({s.group for s in val}) and len(val) == 3
+    result = run_command(
+        "train",
+        [
+            *common,
+            f"dataset.root={out}",
+            "augmentation=none",
+            "model.widths=[4,8]",
+            "trainer.epochs=1",
+            "trainer.batch_size=4",
+            "trainer.log_images=0",
+        ],
+        tmp_path / "train",
+    )
+    assert result["epochs"] == 1
+
+
+def test_offline_copies_never_go_into_a_folder_that_holds_files(tmp_path):
+    root = doctor_folders.build(tmp_path / "data", "0-255", n=2)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(UnetError, match="not an empty folder"):
+        run_command(
+            "augment",
+            ["dataset=folder", f"dataset.root={root}", f"augment.output_dir={out}"],
+            tmp_path / "aug",
+        )
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

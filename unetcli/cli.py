@@ -18,8 +18,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 COMMANDS: dict[str, str] = {
     "download": "fetch a dataset from Kaggle (or generate the synthetic one) into dataset.root",
+    "doctor": "read your dataset once: pairing, mask encoding, sizes, objects, the options to use",
+    "plan": "measure this machine and write dataset + experiment YAMLs for a time budget",
     "train": "train a model; writes checkpoints, TensorBoard logs and metrics.csv",
-    "augment": "write a PNG grid of augmented training samples with their masks drawn on",
+    "augment": "PNG grid of augmented samples, masks drawn on (or augmented copies on disk)",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
     "export": "write model.onnx + model.pt2 + inference.json for a checkpoint, verified",
@@ -43,6 +45,8 @@ examples:
   unet train --cfg job                        print the composed config
   unet train experiment=carvana_unet          run a recipe from conf/experiment/
   unet augment augmentation=carvana           look at augmented samples before training
+  unet doctor dataset=folder dataset.root=DIR what is in your own data, and how to read it
+  unet plan dataset=folder dataset.root=DIR   measure this machine, write ./unet-conf YAMLs
 """
 
 

@@ -10,6 +10,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from unetcli.augment_copies import fresh_folder, write_copies
 from unetcli.augment_preview import Preview
 from unetcli.build import build_layout
 from unetcli.config_dir import config_dir
@@ -19,9 +20,41 @@ from unetcli.summary import print_summary
 from unetcli.task import Task
 
 
+def write_folder(cfg: DictConfig) -> Path:
+    """Every labelled image and mask plus augment.copies augmented ones, in the folder layout."""
+    out = Path(cfg.augment.output_dir).expanduser().resolve()
+    copies = int(cfg.augment.copies)
+    if copies < 1:
+        raise UnetError(f"augment.copies must be at least 1, got {copies}")
+    layout = build_layout(cfg.dataset)
+    samples = [s for s in layout.labelled_samples() if s.mask is not None]
+    layout.check(samples)
+    fresh_folder(out)
+    train = build_transform(cfg.dataset, cfg.augmentation, "train")
+    train.set_random_seed(int(cfg.seed))
+    pipelines = (build_transform(cfg.dataset, None, "val"), train)
+    written = write_copies(layout, samples, pipelines, cfg.dataset, out, copies)
+    classes = int(cfg.dataset.num_classes)
+    print_summary(
+        "unet augment: done",
+        [
+            ("augmentation", f"{cfg.augmentation.get('name', '?')}, seed {cfg.seed}"),
+            ("wrote", f"{written} images and masks ({len(samples)} x (1 + {copies})) in {out}"),
+            (
+                "train",
+                f"unet train dataset=folder dataset.root={out} augmentation=none"
+                + (f" dataset.num_classes={classes}" if classes > 1 else ""),
+            ),
+        ],
+    )
+    return out
+
+
 def run(cfg: DictConfig) -> Path:
-    """Write the preview grid; returns the PNG's path."""
+    """Write the preview grid (or, with augment.output_dir, the copies); returns the path."""
     opts = cfg.augment
+    if opts.output_dir:
+        return write_folder(cfg)
     if opts.split not in ("train", "val"):
         raise UnetError(f"augment.split must be train or val, got {opts.split!r}")
     if int(opts.images) < 1 or int(opts.variants) < 0:

@@ -22,10 +22,12 @@ not "object".
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from unetcli.datasets.base import Layout, Sample, _some, decode_binary, distinct_values
 from unetcli.datasets.checks import image_size
@@ -52,6 +54,9 @@ class FolderLayout(Layout):
         task: str = "auto",
         class_folders: list[str] | None = None,
         ignore_index: int | None = None,
+        palette: bool = False,
+        mask_values: list[int] | None = None,
+        group_pattern: str | None = None,
     ) -> None:
         super().__init__(root, check_files)
         if int(channels) not in (1, 3):
@@ -66,6 +71,9 @@ class FolderLayout(Layout):
         self.threshold = None if threshold is None else float(threshold)
         self.class_folders = [str(f) for f in class_folders] if class_folders else None
         self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self.palette = bool(palette)
+        self.mask_values = [int(v) for v in mask_values] if mask_values else None
+        self.group_pattern = re.compile(group_pattern) if group_pattern else None
         _check_declaration(str(task or "auto"), self.num_classes, self.class_folders, class_csv)
 
     @property
@@ -135,7 +143,7 @@ class FolderLayout(Layout):
                 image=path,
                 # A missing mask keeps an expected name, so the check can report it.
                 mask=found.get(path.stem, mask_dir / f"{path.stem}{self.mask_suffix}.png"),
-                group=path.stem,
+                group=self._group(path.stem),
                 name=path.name,
             )
             for path in paths
@@ -151,6 +159,11 @@ class FolderLayout(Layout):
                     "dataset.layout.mask_suffix=_mask."
                 )
         return samples
+
+    def _group(self, stem: str) -> str:
+        """The split group: the stem, or the original's stem for a copy (group_pattern)."""
+        found = self.group_pattern.fullmatch(stem) if self.group_pattern else None
+        return found.group(1) if found else stem
 
     def test_samples(self) -> list[Sample]:
         folder = self.root / self.test
@@ -204,11 +217,15 @@ class FolderLayout(Layout):
         return size
 
     def read_mask_raw(self, path: Path) -> np.ndarray:
+        if self.palette:
+            return read_palette_indices(path)
         return super().read_mask_raw(path) if self.table is None else read_rgb_mask(path)
 
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
         if self.table is not None:
             return self.table.decode(raw)[0]
+        if self.mask_values is not None:
+            raw = self._value_lut()[raw]
         if self.num_classes == 1 or self.multilabel:
             cut = 0 if self.threshold is None else self.threshold
             return decode_binary(raw, cut, self.ignore_index)
@@ -223,6 +240,14 @@ class FolderLayout(Layout):
             return f"colours {shown} that {self.class_csv} does not list"
         if raw.ndim == 3:
             return "colour pixels; give dataset.layout.class_csv=FILE to decode colours"
+        if self.mask_values is not None:
+            listed = {*self.mask_values, self.ignore_index}
+            unknown = [v for v in distinct_values(raw) if v not in listed]
+            return (
+                f"values {_some(unknown)} that dataset.layout.mask_values does not list"
+                if (unknown)
+                else None
+            )
         values = [v for v in distinct_values(raw) if v != self.ignore_index]
         if self.num_classes == 1 or self.multilabel:
             if self.threshold is not None or len([v for v in values if v != 0]) <= 1:
@@ -243,6 +268,36 @@ class FolderLayout(Layout):
             else f"; class indices must be 0..{self.num_classes - 1}"
         )
         return f"values {_some(outside)} outside 0..{self.num_classes - 1}{hint}"
+
+    def _value_lut(self) -> np.ndarray:
+        """Stored value -> class index (position in mask_values); ignore_index kept as it is."""
+        size = 65536 if max([*self.mask_values, self.ignore_index or 0]) > 255 else 256
+        lut = np.zeros(size, np.uint16 if size > 256 else np.uint8)
+        lut[self.mask_values] = np.arange(len(self.mask_values))
+        if self.ignore_index is not None:
+            lut[self.ignore_index] = self.ignore_index
+        return lut
+
+
+def read_palette_indices(path: Path) -> np.ndarray:
+    """A palette PNG's pixels as palette indices (H, W) uint8: the class numbers it stores.
+
+    OpenCV turns palette PNGs into colours (and grey reads into luminance), which
+    loses the indices Pascal VOC-style masks keep their classes in.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.mode != "P":
+                raise UnetError(
+                    f"mask {path} is not a palette PNG (mode {image.mode}); "
+                    "dataset.layout.palette=true reads palette masks only: set it to false"
+                )
+            return np.array(image)
+    except (UnidentifiedImageError, OSError) as err:
+        raise UnetError(
+            f"cannot read mask {path}: the file is missing, empty or not an image Pillow can "
+            "decode. Replace or remove it."
+        ) from err
 
 
 def _check_declaration(

@@ -1,0 +1,38 @@
+"""`unet plan`: measure this machine on the dataset, write dataset + experiment YAMLs."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from unetcli.config_dir import config_dir
+from unetcli.errors import user_errors
+from unetcli.plan.planner import make_plan
+from unetcli.summary import print_summary
+
+
+def run(cfg: DictConfig) -> dict:
+    """Make and write the plan; prints where it went and how to train it."""
+    plan = make_plan(cfg)
+    out = cfg.plan.output_dir
+    print_summary(
+        "unet plan: done",
+        [
+            ("device", plan["device"]),
+            (
+                "chosen",
+                f"{plan['model']} at {plan['size'][1]}x{plan['size'][0]}, batch "
+                f"{plan['batch']}: {plan['images_per_s']:.3g} images/s measured",
+            ),
+            ("epochs", f"{plan['epochs']} for {cfg.plan.time_budget}"),
+            ("wrote", ", ".join(plan["files"])),
+            ("train", f"unet train --config-dir {out} experiment={plan['name']}"),
+        ],
+    )
+    return plan
+
+
+@hydra.main(config_path=config_dir(), config_name="plan", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)
