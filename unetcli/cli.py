@@ -13,6 +13,9 @@ import importlib
 import os
 import sys
 
+from unetcli.errors import UnetError, report
+from unetcli.sweeps.plugins import check_plugins
+
 # Importing albumentations otherwise asks the internet for a newer version.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -22,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "augment": "write a PNG grid of augmented training samples with their masks drawn on",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
+    "sweep-summary": "rebuild summary.csv and summary.png of a sweep folder (running or stopped)",
 }
 
 # Hydra flags whose next argument is a value, never the command word.
@@ -35,6 +39,8 @@ commands:
 examples:
   unet train                                  train on the embedded synthetic dataset
   unet train -m optimizer.lr=1e-3,3e-4        sweep, one run folder per job
+  unet train -m hparams_search=unet_optuna    Optuna search (pip install "unetcli[cluster]")
+  unet sweep-summary outputs/train-multirun/<sweep>   summary.csv/png of a sweep
   unet evaluate checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet predict checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet <command> --help                       config groups and options of a command
@@ -114,7 +120,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"unet: unknown command '{command}'\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"unetcli.commands.{command}")
+    try:
+        check_plugins(rest)
+    except UnetError as err:
+        report(str(err))
+        sys.exit(1)
+    module = importlib.import_module(f"unetcli.commands.{command.replace('-', '_')}")
     sys.argv = [sys.argv[0], *rest]
     module.main()
 
