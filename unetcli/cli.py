@@ -18,6 +18,8 @@ from unetcli.sweeps.plugins import check_plugins
 
 # Importing albumentations otherwise asks the internet for a newer version.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Optuna 2.x (the sweeper's) warns about SQLAlchemy 2.0 on every start; the pin keeps 1.4.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 COMMANDS: dict[str, str] = {
     "download": "fetch a dataset from Kaggle (or generate the synthetic one) into dataset.root",

@@ -9,6 +9,7 @@ summary at the end reports it and makes the exit status non-zero).
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def run_sweep_job(cfg: DictConfig, train: Callable[[DictConfig], dict]) -> float
         cfg.trainer.resume = str(last)
         print(f"sweep job {number}: resuming from {last}")
     share_cores(cfg)
-    record = {"job": number, "overrides": overrides, "status": "running",
+    record = {"job": number, "overrides": overrides, "status": "running", "pid": os.getpid(),
               "started": time.time(), "finished": None, "error": None}
     write_job(job_dir, record)
     try:

@@ -12,7 +12,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from unetcli.sweeps.summary import SweepRows
+from unetcli.sweeps.rows import SweepRows
 
 INSTALL = 'pip install "unetcli[cluster]"'
 
@@ -61,8 +61,13 @@ def plot_summary(summary: SweepRows, path: Path) -> str:
     except ImportError:
         return f"not written: it needs matplotlib ({INSTALL})"
     panels = 1 + len(summary.params)
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
-    curves = axes[0][0]
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    axes = grid.ravel()
+    for unused in axes[panels:]:
+        unused.set_visible(False)
+    curves = axes[0]
     column = summary.monitor.replace("/", "_")
     for row in summary.rows:
         epochs, values = read_curve(Path(row["run_dir"]), column)
@@ -73,7 +78,7 @@ def plot_summary(summary: SweepRows, path: Path) -> str:
     curves.set_title("every job")
     if len(summary.rows) <= 12:
         curves.legend(fontsize=7)
-    for ax, name in zip(axes[0][1:], summary.params):
+    for ax, name in zip(axes[1:], summary.params):
         _param_panel(ax, summary, name)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")

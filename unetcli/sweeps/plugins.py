@@ -8,6 +8,7 @@ before Hydra starts.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from unetcli.errors import UnetError
 
@@ -23,14 +24,16 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _installed(name: str) -> bool:
+    """Found on the path (without importing it: optuna alone takes a second)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False
+
+
 def _missing(modules: tuple[str, ...]) -> list[str]:
-    missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
+    return [name for name in modules if not _installed(name)]
 
 
 def check_plugins(args: list[str]) -> None:
