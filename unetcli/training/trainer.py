@@ -25,6 +25,7 @@ from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
+from unetcli.training.budget import budget_for
 from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
@@ -76,8 +77,10 @@ class Trainer:
         )
         self.scaler = self.runtime.grad_scaler()
         self.position: dict | None = None  # of a mid-epoch checkpoint being resumed
+        self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
         if self.opts.resume:
             self.resume(str(self.opts.resume))
+        self.budget = budget_for(self)
         # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
         self.config = OmegaConf.to_container(cfg, resolve=True)
 
@@ -92,6 +95,9 @@ class Trainer:
                 f"trainer.resume={path} was saved with a different model or optimizer config "
                 f"than this run's ({err}). Resume with the same model=/optimizer= choices."
             ) from err
+        if self.opts.time_budget:  # the budget sets the length again once it has measured
+            self.budget_spent = float(state.get("budget_spent") or 0.0)
+            self.opts.epochs = self.schedule.epochs = max(int(self.opts.epochs), state["epoch"] + 1)
         self.schedule.load_state_dict(state.get("scheduler"), path)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -119,10 +125,12 @@ class Trainer:
             Preemption(self.opts.checkpoint_every) as self.preemption,
         ):
             try:
-                for epoch in range(self.start_epoch, int(self.opts.epochs) + 1):
+                epoch = self.start_epoch
+                while epoch <= int(self.opts.epochs):  # a time budget may change it
                     metrics, stopped_early = self.run_epoch(epoch)
                     if stopped_early:
                         break
+                    epoch += 1
             except KeyboardInterrupt:
                 raise self.interrupted() from None
         result = {
@@ -159,6 +167,8 @@ class Trainer:
         if is_best:
             self.best_value, self.best_epoch = monitored, epoch
         stop = self.stopper.update(monitored)
+        if self.budget:
+            self.budget.after_epoch(self, epoch, time.time() - epoch_start)
         self.save(epoch, metrics, is_best)
         self.last_epoch = epoch
         self.report_epoch(epoch, metrics, lr, is_best, stop)
@@ -195,6 +205,8 @@ class Trainer:
                 self.log.step(loss, self.global_step)
                 self.schedule.after_step()
                 self.preemption.after_step(partial(self.save_position, epoch, steps, total))
+                if self.budget:
+                    self.budget.after_step(self, epoch, steps)
                 profiler.step()
                 bar.set_postfix(loss=f"{total / steps:.4f}")
                 if cap and steps >= cap:
@@ -322,6 +334,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "early_stopping": self.stopper.state_dict(),
+            "budget_spent": self.budget.spent() if self.budget else None,
             "monitor": self.opts.monitor,
             "config": self.config,
         }
