@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
-from unetcli.errors import UnetError, user_errors
+from unetcli.errors import UnetError, report, user_errors
 from unetcli.sweeps.summary import SweepRows, summarise
 
 
@@ -34,5 +34,11 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     """A bare argument is the sweep folder: `unet sweep-summary DIR`."""
     args = [a if a.startswith("-") or "=" in a else f"sweep_summary.dir={a}" for a in sys.argv[1:]]
+    for arg in args:  # Hydra would make the folder (it is the run folder) before run() looks
+        key, _, value = arg.partition("=")
+        if key == "sweep_summary.dir" and not Path(value).is_dir():
+            report(f"sweep_summary.dir={value} is not a folder; give the folder of a multirun, "
+                   "e.g. outputs/train-multirun/<time>.")
+            sys.exit(1)
     sys.argv = [sys.argv[0], *args]
     _main()
