@@ -100,6 +100,17 @@ class TimeBudget:
         self.timer: float | None = None
         self.step_time: float | None = None
         self.epoch_time: float | None = None
+        self.cut = False
+
+    def cut_epoch(self) -> bool:
+        """True when the next step and the validation after it would end past the deadline.
+
+        The trainer then ends this epoch early (validation, checkpoints,
+        result.json) and the run with it: an epoch longer than the budget is cut.
+        """
+        if self.step_time is not None and not self.cut:
+            self.cut = time.time() + self.step_time + self.validation_time() > self.deadline
+        return self.cut
 
     def spent(self) -> float:
         return self.seconds - self.left()
@@ -122,6 +133,13 @@ class TimeBudget:
 
     def after_epoch(self, trainer: Any, epoch: int, seconds: float) -> None:
         """Plan again with the epoch time just measured (training and validation)."""
+        if self.cut:
+            print(f"time budget: epoch {epoch} was cut short to end before the budget "
+                  f"({self.left():.0f} s left)", flush=True)
+            if int(trainer.opts.epochs) != epoch:
+                resize_schedule(trainer.schedule, trainer.cfg, epoch)
+                trainer.config["trainer"]["epochs"] = epoch
+            return
         if self.steps <= PROBE_STEPS:  # epochs shorter than the probe: time them whole
             self.step_time = seconds / (self.steps_per_epoch + self.val_batches * VALIDATION_SHARE)
         self.epoch_time = seconds
@@ -137,5 +155,5 @@ class TimeBudget:
         if epochs != int(trainer.opts.epochs):
             resize_schedule(trainer.schedule, trainer.cfg, epochs)
             trainer.config["trainer"]["epochs"] = epochs  # what the checkpoints record
-            print(f"time budget: {left:.0f} s left after epoch {epoch} at {per_epoch:.1f} s "
-                  f"per epoch: trainer.epochs={epochs}", flush=True)
+            print(f"time budget: {left:.0f} s left after epoch {epoch}'s end at {per_epoch:.1f} "
+                  f"s per epoch: trainer.epochs={epochs}", flush=True)

@@ -209,7 +209,7 @@ class Trainer:
                     self.budget.after_step(self, epoch, steps)
                 profiler.step()
                 bar.set_postfix(loss=f"{total / steps:.4f}")
-                if cap and steps >= cap:
+                if (cap and steps >= cap) or (self.budget and self.budget.cut_epoch()):
                     break
         bar.close()
         return self.processes.mean(total, steps)
