@@ -38,7 +38,7 @@ def test_help_lists_every_command_and_exits_0(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--help"])
     assert stop.value.code == 0
-    listed = re.findall(r"^  (\w+)  ", capsys.readouterr().out, flags=re.MULTILINE)
+    listed = re.findall(r"^  ([\w-]+)  ", capsys.readouterr().out, flags=re.MULTILINE)
     assert listed == list(COMMANDS)
 
 

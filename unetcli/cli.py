@@ -13,8 +13,13 @@ import importlib
 import os
 import sys
 
+from unetcli.errors import UnetError, report
+from unetcli.sweeps.plugins import check_plugins
+
 # Importing albumentations otherwise asks the internet for a newer version.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Optuna 2.x (the sweeper's) warns about SQLAlchemy 2.0 on every start; the pin keeps 1.4.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 COMMANDS: dict[str, str] = {
     "download": "fetch a dataset from Kaggle (or generate the synthetic one) into dataset.root",
@@ -25,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
     "export": "write model.onnx + model.pt2 + inference.json for a checkpoint, verified",
+    "sweep-summary": "rebuild summary.csv and summary.png of a sweep folder (running or stopped)",
 }
 
 # Hydra flags whose next argument is a value, never the command word.
@@ -38,6 +44,8 @@ commands:
 examples:
   unet train                                  train on the embedded synthetic dataset
   unet train -m optimizer.lr=1e-3,3e-4        sweep, one run folder per job
+  unet train -m hparams_search=unet_optuna    Optuna search (pip install "unetcli[cluster]")
+  unet sweep-summary outputs/train-multirun/<sweep>   summary.csv/png of a sweep
   unet evaluate checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet predict checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet export checkpoint=outputs/train/<run>/checkpoints/best.pt
@@ -120,7 +128,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"unet: unknown command '{command}'\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"unetcli.commands.{command}")
+    try:
+        check_plugins(rest)
+    except UnetError as err:
+        report(str(err))
+        sys.exit(1)
+    module = importlib.import_module(f"unetcli.commands.{command.replace('-', '_')}")
     sys.argv = [sys.argv[0], *rest]
     module.main()
 

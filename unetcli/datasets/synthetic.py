@@ -93,9 +93,24 @@ def generate(root: Path, **params: int) -> None:
         for name in rng.permutation(test_names):
             writer.writerow([name, "1 1"])
     (tmp / MANIFEST).write_text(json.dumps(params, indent=2) + "\n")
-    if root.exists():
-        root.rmdir()  # empty (checked by the caller); rename needs the name free
-    os.replace(tmp, root)
+    _move_into_place(tmp, root)
+
+
+def _move_into_place(tmp: Path, root: Path) -> None:
+    """Rename `tmp` to `root`, unless a parallel process (a sweep job) got there first.
+
+    Both copies come from the same seed, so the one already in place is kept.
+    """
+    try:
+        if root.exists() and not (root / MANIFEST).is_file():
+            root.rmdir()  # empty (checked by the caller); rename needs the name free
+        if not root.exists():
+            os.replace(tmp, root)
+            return
+    except OSError:
+        if not (root / MANIFEST).is_file():
+            raise
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _unique_ids(rng: np.random.Generator, n: int) -> list[str]:

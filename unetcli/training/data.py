@@ -35,19 +35,22 @@ class EpochSampler(Sampler):
     def __init__(self, size: int, seed: int, shuffle: bool) -> None:
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.epoch = 1
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Start `epoch`'s order; `skip` leaves out its first samples (a mid-epoch resume)."""
         self.epoch = int(epoch)
+        self.skip = int(skip)
 
     def __len__(self) -> int:
-        return self.size
+        return self.size - self.skip
 
     def __iter__(self):
         order = range(self.size)
         if self.shuffle:
             generator = torch.Generator().manual_seed(mix(self.seed, self.epoch))
             order = torch.randperm(self.size, generator=generator).tolist()
-        for index in order:
+        for index in list(order)[self.skip :]:
             yield mix(self.seed, self.epoch, index), index
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from unetcli.summary import format_metrics, print_summary
-from unetcli.sweep import RESULT_FILE
+from unetcli.sweeps.records import RESULT_FILE
 
 
 def write_result(run_dir: Path, result: dict) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,10 +25,12 @@ from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
+from unetcli.training.budget import budget_for
 from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
 from unetcli.training.loop import Examples, ScoreResult, compute_loss, crop_to_output, with_context
+from unetcli.training.preemption import Preemption
 from unetcli.training.processes import SingleProcess
 from unetcli.training.profiling import StepProfiler
 from unetcli.training.run_log import RunLog
@@ -73,8 +76,11 @@ class Trainer:
             float(self.opts.early_stopping.min_delta),
         )
         self.scaler = self.runtime.grad_scaler()
+        self.position: dict | None = None  # of a mid-epoch checkpoint being resumed
+        self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
         if self.opts.resume:
             self.resume(str(self.opts.resume))
+        self.budget = budget_for(self)
         # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
         self.config = OmegaConf.to_container(cfg, resolve=True)
 
@@ -89,12 +95,16 @@ class Trainer:
                 f"trainer.resume={path} was saved with a different model or optimizer config "
                 f"than this run's ({err}). Resume with the same model=/optimizer= choices."
             ) from err
+        if self.opts.time_budget:  # the budget sets the length again once it has measured
+            self.budget_spent = float(state.get("budget_spent") or 0.0)
+            self.opts.epochs = self.schedule.epochs = max(int(self.opts.epochs), state["epoch"] + 1)
         self.schedule.load_state_dict(state.get("scheduler"), path)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if state.get("early_stopping"):
             self.stopper.load_state_dict(state["early_stopping"])
         self.start_epoch = int(state["epoch"]) + 1
+        self.position = state.get("position")
         self.last_epoch = int(state["epoch"])
         self.global_step = int(state.get("global_step", 0))
         self.best_value, self.best_epoch = state.get("best_value"), int(state.get("best_epoch", 0))
@@ -110,12 +120,17 @@ class Trainer:
         self.announce()
         metrics: dict[str, float] = {}
         stopped_early = False
-        with RunLog(self.run_dir, enabled=self.processes.is_main) as self.log:
+        with (
+            RunLog(self.run_dir, enabled=self.processes.is_main) as self.log,
+            Preemption(self.opts.checkpoint_every) as self.preemption,
+        ):
             try:
-                for epoch in range(self.start_epoch, int(self.opts.epochs) + 1):
+                epoch = self.start_epoch
+                while epoch <= int(self.opts.epochs):  # a time budget may change it
                     metrics, stopped_early = self.run_epoch(epoch)
                     if stopped_early:
                         break
+                    epoch += 1
             except KeyboardInterrupt:
                 raise self.interrupted() from None
         result = {
@@ -152,6 +167,8 @@ class Trainer:
         if is_best:
             self.best_value, self.best_epoch = monitored, epoch
         stop = self.stopper.update(monitored)
+        if self.budget:
+            self.budget.after_epoch(self, epoch, time.time() - epoch_start)
         self.save(epoch, metrics, is_best)
         self.last_epoch = epoch
         self.report_epoch(epoch, metrics, lr, is_best, stop)
@@ -165,10 +182,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training data; returns the mean training loss."""
         self.model.train()
-        # The epoch depends on (seed, epoch) only, so a resumed run equals an uninterrupted one.
-        self.data.sampler.set_epoch(epoch)
-        torch.manual_seed(mix(int(self.cfg.seed), epoch))
-        total, steps = 0.0, 0
+        total, steps = self.begin_epoch(epoch)
         cap = self.opts.max_steps_per_epoch
         desc = f"epoch {epoch}/{self.opts.epochs}"
         bar = tqdm(
@@ -190,12 +204,30 @@ class Trainer:
                 self.global_step += 1
                 self.log.step(loss, self.global_step)
                 self.schedule.after_step()
+                self.preemption.after_step(partial(self.save_position, epoch, steps, total))
+                if self.budget:
+                    self.budget.after_step(self, epoch, steps)
                 profiler.step()
                 bar.set_postfix(loss=f"{total / steps:.4f}")
-                if cap and steps >= cap:
+                if (cap and steps >= cap) or (self.budget and self.budget.cut_epoch()):
                     break
         bar.close()
         return self.processes.mean(total, steps)
+
+    def begin_epoch(self, epoch: int) -> tuple[float, int]:
+        """Seed the epoch; in a mid-epoch checkpoint's epoch, continue at its next batch.
+
+        The epoch depends on (seed, epoch) only, so a resumed run equals an
+        uninterrupted one. Returns the (loss sum, steps) done so far.
+        """
+        torch.manual_seed(mix(int(self.cfg.seed), epoch))
+        at = self.position if self.position and self.position["epoch"] == epoch else None
+        self.position = None
+        steps = int(at["step"]) if at else 0
+        self.data.sampler.set_epoch(epoch, skip=steps * int(self.opts.batch_size))
+        if at:
+            torch.set_rng_state(at["rng"])
+        return (float(at["loss_sum"]) if at else 0.0), steps
 
     def train_step(self, batch: dict, step: int) -> float:
         """Forward, backward and optimizer step on one batch; returns its loss (one sync)."""
@@ -270,7 +302,28 @@ class Trainer:
         """last.pt every epoch, best.pt when the monitored metric improved (main process)."""
         if not self.processes.is_main:
             return
-        state = {
+        state = self.checkpoint_state(epoch, metrics)
+        if is_best:
+            save_checkpoint(state, self.ckpt_dir / "best.pt")
+        save_checkpoint(state, self.ckpt_dir / "last.pt")
+
+    def save_position(self, epoch: int, steps: int, loss_sum: float) -> str:
+        """last.pt in the middle of `epoch` (preemption, trainer.checkpoint_every)."""
+        path = self.ckpt_dir / "last.pt"
+        if self.processes.is_main:
+            state = self.checkpoint_state(epoch - 1, {})
+            state["position"] = {
+                "epoch": epoch,
+                "step": steps,
+                "loss_sum": loss_sum,
+                "rng": torch.get_rng_state(),
+            }
+            save_checkpoint(state, path)
+        return str(path)
+
+    def checkpoint_state(self, epoch: int, metrics: dict[str, float]) -> dict:
+        """What a checkpoint holds after `epoch` finished epochs."""
+        return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
@@ -281,12 +334,10 @@ class Trainer:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "early_stopping": self.stopper.state_dict(),
+            "budget_spent": self.budget.spent() if self.budget else None,
             "monitor": self.opts.monitor,
             "config": self.config,
         }
-        if is_best:
-            save_checkpoint(state, self.ckpt_dir / "best.pt")
-        save_checkpoint(state, self.ckpt_dir / "last.pt")
 
     def announce(self) -> None:
         """The start lines: data, model, hardware, valid-convolution margin, run folder."""
