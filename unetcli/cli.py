@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
         print(usage(), file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"unetcli.commands.{command}")
-    sys.argv = [sys.argv[0], *rest]
+    from unetcli.distributed.external import join_external_job
+
+    sys.argv = [sys.argv[0], *rest, *join_external_job()]
     module.main()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from unetcli.build import build_layout, loader_settings, make_loader
 from unetcli.datasets.base import Layout, Sample
@@ -22,6 +22,7 @@ from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
+from unetcli.training.processes import SingleProcess
 
 
 def mix(*values: int) -> int:
@@ -49,6 +50,28 @@ class EpochSampler(Sampler):
             order = torch.randperm(self.size, generator=generator).tolist()
         for index in order:
             yield mix(self.seed, self.epoch, index), index
+
+
+class DistributedEpochSampler(EpochSampler):
+    """One process's share of an EpochSampler epoch, as torch's DistributedSampler shares one.
+
+    The epoch's order is the single-process order; process r takes every
+    `world_size`-th item from position r, after the tail that does not divide
+    evenly is dropped (no image is repeated to pad). Batch k of every process
+    together hold exactly the images of batch k of one process with a batch
+    `world_size` times larger, each with the same augmentation seed.
+    """
+
+    def __init__(self, size: int, seed: int, shuffle: bool, rank: int, world_size: int) -> None:
+        super().__init__(size, seed, shuffle)
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return self.size // self.world_size
+
+    def __iter__(self):
+        items = list(super().__iter__())[: len(self) * self.world_size]
+        yield from items[self.rank :: self.world_size]
 
 
 class SeededSamples(Dataset):
@@ -107,10 +130,28 @@ def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[S
     return train, val
 
 
+def _sampler(size: int, cfg: DictConfig, processes: SingleProcess) -> EpochSampler:
+    shuffle = not cfg.trainer.overfit_batches
+    if processes.world_size == 1:
+        return EpochSampler(size, int(cfg.seed), shuffle)
+    return DistributedEpochSampler(
+        size, int(cfg.seed), shuffle, processes.rank, processes.world_size
+    )
+
+
 def build_training_data(
-    cfg: DictConfig, runtime: Runtime, loss_fn: torch.nn.Module
+    cfg: DictConfig,
+    runtime: Runtime,
+    loss_fn: torch.nn.Module,
+    processes: SingleProcess | None = None,
 ) -> TrainingData:
-    """Split and check the dataset, then make the training and validation loaders."""
+    """Split and check the dataset, then make the training and validation loaders.
+
+    With several processes each trains on its share of every epoch and
+    validates a contiguous block of whole validation batches (see
+    `SingleProcess.shard`), so that gathered figures equal one process's.
+    """
+    processes = processes or SingleProcess()
     layout = build_layout(cfg.dataset)
     train_samples, val_samples = split_samples(cfg, layout)
     layout.check(train_samples + val_samples)
@@ -123,12 +164,12 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
-    sampler = EpochSampler(len(train_set), seed, shuffle=not trainer.overfit_batches)
+    sampler = _sampler(len(train_set), cfg, processes)
     train_loader = DataLoader(
         SeededSamples(train_set),
         batch_size=batch_size,
         sampler=sampler,
-        drop_last=len(train_set) > batch_size,
+        drop_last=len(sampler) > batch_size,
         **loader_settings(runtime),
     )
     val_loader = None
@@ -141,7 +182,8 @@ def build_training_data(
         )
         # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
         val_batch = int(cfg.dataset.validation_batch_size or batch_size)
-        val_loader = make_loader(val_set, val_batch, runtime)
+        mine = processes.shard(len(val_set), val_batch)
+        val_loader = make_loader(Subset(val_set, mine), val_batch, runtime)
     elif trainer.monitor.startswith("val/"):
         raise UnetError(
             f"trainer.monitor={trainer.monitor} needs a validation split, but "
