@@ -12,6 +12,7 @@ Ctrl-C stops them all.
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import signal
 import sys
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessContext, ProcessException
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.distributed.env import Placement, external_placement, set_placement_env
@@ -89,6 +91,7 @@ def spawn(cfg: DictConfig, work: Work, n: int, hint: Callable[[DictConfig], str]
             "ask for at most that many (or hardware=cpu for CPU processes)"
         )
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    _quiet_clean_up()
     store = dist.TCPStore("127.0.0.1", 0, n + 1, is_master=True, wait_for_workers=False)
     with tempfile.TemporaryDirectory(prefix="unet-processes-") as box:
         context = mp.start_processes(
@@ -106,13 +109,22 @@ def spawn(cfg: DictConfig, work: Work, n: int, hint: Callable[[DictConfig], str]
             raise UnetError(
                 f"interrupted; all {n} processes were stopped. {hint(cfg) if hint else ''}"
             ) from None
-        except mp.ProcessException as err:
+        except ProcessException as err:
             raise UnetError(_failure(err, context, Path(box), cfg, hint)) from None
         with open(Path(box) / "result.pkl", "rb") as f:
             return pickle.load(f)
 
 
-def _stop(context: mp.ProcessContext) -> None:
+def _quiet_clean_up() -> None:
+    """The failure paragraph is the message: torch's own notes on stopping processes, and
+    the resource tracker's on semaphores a killed process left behind, would bury it."""
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    ignore = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if ignore not in sys.warnoptions:
+        sys.warnoptions.append(ignore)  # read when the tracker process is started
+
+
+def _stop(context: ProcessContext) -> None:
     """Terminate every process of the job, then kill those that do not go within GRACE s."""
     for process in context.processes:
         if process.is_alive():
@@ -159,8 +171,8 @@ def _describe(err: BaseException) -> dict:
 
 
 def _failure(
-    err: mp.ProcessException,
-    context: mp.ProcessContext,
+    err: ProcessException,
+    context: ProcessContext,
     box: Path,
     cfg: DictConfig,
     hint: Callable | None,
@@ -181,7 +193,7 @@ def _failure(
         rank, why = own[0], reports[own[0]]["message"]
     elif killed or first not in reports:
         rank = killed[0] if killed else first
-        why = f"it ended without a word ({_exit_text(codes[rank])})"
+        why = _exit_text(codes[rank])
     else:
         rank, why = first, reports[first]["message"]
     after = f" {hint(cfg)}" if hint else ""
@@ -191,7 +203,7 @@ def _failure(
 def _exit_text(code: int | None) -> str:
     if code is not None and code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            return f"it was killed by {signal.Signals(-code).name}"
         except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
+            return f"it was killed by signal {-code}"
+    return f"it exited with status {code} without a message"
