@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch.multiprocessing.spawn import ProcessContext, ProcessException
 from omegaconf import DictConfig, OmegaConf
+from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
 from unetcli.distributed.env import Placement, external_placement, set_placement_env
 from unetcli.distributed.group import (
