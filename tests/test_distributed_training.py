@@ -9,6 +9,7 @@ runs they are compared with run in-process. A model without batch statistics
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -150,3 +151,34 @@ def test_gathered_validation_equals_single_process_evaluate_of_the_checkpoint(ru
     )
     for name in ("dice", "iou", "accuracy"):
         assert f"{final[f'val/{name}']:.4f}" == f"{evaluated['metrics'][name]:.4f}", name
+
+
+def inference_args(runs: dict, *extra: str) -> list[str]:
+    return [
+        f"checkpoint={runs['one_to_two'] / 'checkpoints' / 'last.pt'}",
+        f"paths.output_root={runs['root'] / 'outputs'}",
+        "hardware=cpu",
+        "hardware.precision=fp32",
+        "hardware.num_workers=0",
+        *extra,
+    ]
+
+
+def test_a_distributed_submission_decompresses_to_the_single_process_one(runs):
+    root = runs["root"]
+    args = inference_args(runs, "predict.progress=false", "predict.batch_size=1")
+    one = run_command("predict", args, root / "predict_one")
+    two = run_command("predict", [*args, "hardware.devices=2"], root / "predict_two")
+    assert gzip.decompress(one.read_bytes()) == gzip.decompress(two.read_bytes())
+    assert len(gzip.decompress(two.read_bytes()).splitlines()) == 1 + 4  # header + test images
+    assert sorted(p.name for p in two.parent.iterdir()) == ["submission.csv.gz"]
+
+
+def test_distributed_evaluate_reports_what_one_process_reports(runs):
+    root = runs["root"]
+    args = inference_args(runs, "evaluate.progress=false", "evaluate.split=train")
+    one = run_command("evaluate", args, root / "evaluate_one")
+    two = run_command("evaluate", [*args, "hardware.devices=2"], root / "evaluate_two")
+    assert two["metrics"] == one["metrics"] and two["images"] == one["images"]
+    csv_one = (root / "evaluate_one" / "per_image.csv").read_text()
+    assert (root / "evaluate_two" / "per_image.csv").read_text() == csv_one
