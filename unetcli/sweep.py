@@ -10,6 +10,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from unetcli.distributed.env import is_secondary_process
+
 RESULT_FILE = "result.json"
 
 
@@ -17,6 +19,8 @@ class SweepSummary(Callback):
     """Collect every job's result.json into `<sweep dir>/summary.csv`."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if is_secondary_process():  # under torchrun every process runs the sweep; one writes
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
