@@ -3,8 +3,8 @@
 `unet train` only builds a `Trainer` from its config and calls `fit()`.
 Each step of a run is one method that fits on a screen; the learning-rate
 policy is `unetcli.training.schedulers.Schedule`, what is written as the run
-goes is `RunLog`, and which process writes is `SingleProcess` (where
-distributed training will plug in).
+goes is `RunLog`, and which process writes is `self.processes` (`SingleProcess`,
+or `DistributedProcesses` when `unetcli.distributed` runs several).
 """
 
 from __future__ import annotations
