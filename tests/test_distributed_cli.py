@@ -22,7 +22,7 @@ def test_a_sweep_runs_each_job_in_two_processes_with_one_run_folder_each(tmp_pat
         "train",
         "-m",
         *overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2"),
-        "optimizer.lr=1e-3,3e-3",
+        "seed=1,2",
         cwd=tmp_path,
     )
     sweep = only_run_dir(tmp_path / "outputs" / "train-multirun")
@@ -34,8 +34,7 @@ def test_a_sweep_runs_each_job_in_two_processes_with_one_run_folder_each(tmp_pat
         assert len(list((run / "tensorboard").iterdir())) == 1
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert "optimizer.lr=1e-3" in rows[0]["overrides"]
-    assert "optimizer.lr=3e-3" in rows[1]["overrides"]
+    assert "seed=1" in rows[0]["overrides"].split() and "seed=2" in rows[1]["overrides"].split()
     assert all(r["best_value"] for r in rows)
     assert proc.stdout.count("2 processes = 4 per step") == 2
 
