@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         report(str(err))
         sys.exit(1)
     module = importlib.import_module(f"unetcli.commands.{command.replace('-', '_')}")
-    sys.argv = [sys.argv[0], *rest]
+    from unetcli.distributed.external import join_external_job
+
+    sys.argv = [sys.argv[0], *rest, *join_external_job()]
     module.main()
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unetcli.distributed.env import register_run_time_resolver
+
+# conf/base.yaml names run folders with ${unet_now:...}: the same moment in every
+# process of a distributed job. Registered here, before any command composes its config.
+register_run_time_resolver()
+
 _PACKAGE = Path(__file__).resolve().parent
 
 

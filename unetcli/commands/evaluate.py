@@ -10,6 +10,8 @@ against a folder of true masks, without any model.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -20,6 +22,7 @@ from unetcli.build import make_loader
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Sample
 from unetcli.datasets.io import read_image, read_mask
+from unetcli.distributed.launch import launch
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.report import EvaluationReport, ImageResult, Scorer, class_names
 from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
@@ -40,6 +43,7 @@ from unetcli.inference.restore import Restored, restore
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
+from unetcli.training.processes import SingleProcess
 
 
 def _samples(restored, split: str, seed: int) -> list[Sample]:
@@ -96,25 +100,31 @@ def _inference_meta(options: InferenceOptions) -> dict:
     }
 
 
-def _score_all(
-    restored: Restored,
-    runtime: Runtime,
-    samples: list[Sample],
-    options: InferenceOptions,
-    report: EvaluationReport,
-    progress: bool,
+@dataclass
+class Scoring:
+    """What every process needs to score its share of the images."""
+
+    restored: Restored
+    runtime: Runtime
+    samples: list[Sample]
+    options: InferenceOptions
+    progress: bool
+
+
+def _score_block(
+    job: Scoring, block: range, scorer: Scorer, consume: Callable[[ImageResult], None]
 ) -> None:
-    """Predict every sample as `unet predict` would and add its scores to the report, in order."""
-    scorer = Scorer(
-        options.task, report.sweep.thresholds if report.sweep else (), options.min_object_size
-    )
+    """Predict the samples of `block` as `unet predict` would; their scores go to `consume`,
+    in order. One process scores all samples; several each score a block of whole batches."""
+    options, samples = job.options, job.samples
+    batch = 1 if options.mode == "sliding" else options.batch_size
     dataset = InferenceDataset(
-        restored.layout,
-        samples,
-        inference_transform(restored.config, options.mode),
+        job.restored.layout,
+        samples[block.start : block.stop],
+        inference_transform(job.restored.config, options.mode),
         with_masks=True,
     )
-    loader = make_loader(dataset, 1 if options.mode == "sliding" else options.batch_size, runtime)
+    loader = make_loader(dataset, batch, job.runtime)
     loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
 
     def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> ImageResult:
@@ -131,27 +141,56 @@ def _score_all(
         return scorer(index, sample.name, pred, truth, full)
 
     pending = 2 * options.batch_size + 2 * options.threads
-    try:
-        with OrderedWork(work, report.add, options.threads, pending) as pool:
-            for item, probs in predictions(
-                restored.model,
-                loader,
-                runtime,
-                options,
-                desc="evaluate",
-                progress=progress,
-            ):
-                pool.submit(int(item["index"]), item["geometry"], probs, item["mask"])
-    finally:
-        report.close()
+    with OrderedWork(work, consume, options.threads, pending) as pool:
+        for item, probs in predictions(
+            job.restored.model,
+            loader,
+            job.runtime,
+            options,
+            desc="evaluate",
+            progress=job.progress,
+        ):
+            index = block.start + int(item["index"])
+            pool.submit(index, item["geometry"], probs, item["mask"])
 
 
-def run_checkpoint(cfg: DictConfig) -> dict:
+def _score_all(job: Scoring, report: EvaluationReport | None, processes: SingleProcess) -> None:
+    """Score every sample into the report (main process), in order, however many processes.
+
+    With several processes each scores a contiguous block of whole loader
+    batches (so each image is predicted exactly as one process would) and the
+    main process adds the gathered results in order.
+    """
+    options = job.options
+    swept = report.sweep.thresholds if report is not None and report.sweep else ()
+    scorer = Scorer(options.task, processes.from_main(swept), options.min_object_size)
+    batch = 1 if options.mode == "sliding" else options.batch_size
+    block = processes.shard(len(job.samples), batch)
+    if report is not None and processes.world_size == 1:
+        try:
+            _score_block(job, block, scorer, report.add)
+        finally:
+            report.close()
+        return
+    mine: list[ImageResult] = []
+    job.progress = job.progress and processes.is_main
+    _score_block(job, block, scorer, mine.append)
+    gathered = processes.gather(mine)
+    if report is not None:
+        try:
+            for result in gathered:
+                report.add(result)
+        finally:
+            report.close()
+
+
+def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
     started = time.time()
     run_dir = Path(cfg.paths.run_dir)
     ev = cfg.evaluate
     runtime = resolve_hardware(cfg.hardware)
-    restored = restore(cfg, runtime)
+    with processes.main_first():  # a generated dataset is written once
+        restored = restore(cfg, runtime)
     trained = restored.config
     split = str(ev.split)
     samples = _samples(restored, split, int(trained.seed))
@@ -160,13 +199,20 @@ def run_checkpoint(cfg: DictConfig) -> dict:
     task = options.task
     thresholds = check_thresholds(ev.thresholds, "evaluate.thresholds") if ev.sweep else []
     names = class_names(trained.dataset, task)
-    report = EvaluationReport(run_dir, task, names, thresholds, int(ev.worst))
+    report = (
+        EvaluationReport(run_dir, task, names, thresholds, int(ev.worst))
+        if processes.is_main
+        else None
+    )
     print(
         f"evaluate: {split} split, {len(samples)} images of {restored.layout.root}; "
         f"{task.kind} task; {options.describe()}, threshold {options.threshold:g}; "
         f"{runtime.describe()}"
     )
-    _score_all(restored, runtime, samples, options, report, bool(ev.progress))
+    job = Scoring(restored, runtime, samples, options, bool(ev.progress))
+    _score_all(job, report, processes)
+    if report is None:
+        return {}  # the main process writes the report
     inference = _inference_meta(options)
     meta = {
         "checkpoint": str(cfg.checkpoint),
@@ -287,11 +333,17 @@ def run_submission(cfg: DictConfig) -> dict:
     return result
 
 
-def run(cfg: DictConfig) -> dict:
+def evaluate(cfg: DictConfig, processes: SingleProcess) -> dict:
+    """The work of one process; a submission file is scored by the main process alone."""
     steady_memory()
     if cfg.evaluate.submission:
-        return run_submission(cfg)
-    return run_checkpoint(cfg)
+        return run_submission(cfg) if processes.is_main else {}
+    return run_checkpoint(cfg, processes)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Evaluate in one process, or in several (hardware.devices=N, torchrun); the report."""
+    return launch(cfg, evaluate)
 
 
 @hydra.main(config_path=config_dir(), config_name="evaluate", version_base="1.3")

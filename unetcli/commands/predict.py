@@ -22,6 +22,7 @@ from unetcli.build import make_loader
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.io import list_images
+from unetcli.distributed.launch import launch
 from unetcli.drawing import overlay
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
@@ -34,10 +35,11 @@ from unetcli.inference.outputs import mask_images, probability_images, write_png
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
-from unetcli.inference.submission import SubmissionWriter, image_rows
+from unetcli.inference.submission import SubmissionWriter, image_rows, join_parts, part_path
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
+from unetcli.training.processes import SingleProcess
 
 SUBMISSION = "submission.csv.gz"
 PICTURES = ("masks", "probabilities", "overlays")  # predict.save_<name> writes <name>/
@@ -118,9 +120,11 @@ def _output(opts: DictConfig, run_dir: str) -> tuple[Path, Path | None]:
             f"{submission} already exists; unetcli does not overwrite it. Choose another "
             "predict.output_dir (or leave it unset for a new run folder)."
         )
-    if partial.exists() and not opts.resume:
+    parts = sorted(output_dir.glob(f"{SUBMISSION}.part*")) if output_dir.is_dir() else []
+    if (partial.exists() or parts) and not opts.resume:
+        found = partial if partial.exists() else parts[0]
         raise UnetError(
-            f"{output_dir} holds an interrupted submission ({partial.name}). Add "
+            f"{output_dir} holds an interrupted submission ({found.name}). Add "
             "predict.resume=true to continue it, or choose another predict.output_dir."
         )
     if opts.resume and not opts.output_dir:
@@ -230,17 +234,47 @@ def _run_onnx(cfg: DictConfig) -> Path:
     )
 
 
-def run(cfg: DictConfig) -> Path:
+def _write_block(
+    restored: Restored,
+    runtime: Runtime,
+    options: InferenceOptions,
+    finisher: ImageFinisher,
+    target: Path,
+    opts: DictConfig,
+) -> tuple[int, int]:
+    """This process's rows into `target` (a part, with several); (rows written, images resumed)."""
+    rows = [name for s in finisher.samples for name in row_names(s, options.task)]
+    if target.exists():  # a part finished before the run was stopped: nothing left to do
+        return len(rows), len(finisher.samples)
+    writer = SubmissionWriter(
+        target, resume=bool(opts.resume), expected=rows, rows_per_member=opts.rows_per_member
+    )
+    with writer:
+        done = (
+            _predict(restored, runtime, options, finisher, writer, bool(opts.progress))
+            if finisher.samples
+            else 0
+        )
+    return writer.rows, done
+
+
+def predict(cfg: DictConfig, processes: SingleProcess) -> Path:
+    """The work of one process: its contiguous block of the images, in submission order.
+
+    With several processes each writes its own resumable part and the main
+    process joins them, so the file decompresses to what one process writes.
+    """
     started = time.time()
-    if not OmegaConf.is_missing(cfg, "checkpoint") and str(cfg.checkpoint).endswith(".onnx"):
-        return _run_onnx(cfg)
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)
     if submission is None:
         return output_dir / SUBMISSION
     steady_memory()
+    if not processes.is_main:
+        opts.progress = False  # one progress bar: the main process's
     runtime = resolve_hardware(cfg.hardware)
-    restored = restore(cfg, runtime)
+    with processes.main_first():  # a generated dataset is written once
+        restored = restore(cfg, runtime)
     threshold, threshold_text = _threshold(opts, str(cfg.checkpoint))
     options = inference_options(opts, "predict", restored.config, threshold)
     task = options.task
@@ -249,34 +283,51 @@ def run(cfg: DictConfig) -> Path:
     if not opts.input:
         _check_complete(samples, restored.layout, rows)
     save = {key: bool(opts[f"save_{key}"]) for key in PICTURES}
-    writer = SubmissionWriter(
-        submission, resume=bool(opts.resume), expected=rows, rows_per_member=opts.rows_per_member
+    block = processes.shard(len(samples), 1 if options.mode == "sliding" else options.batch_size)
+    finisher = ImageFinisher(
+        samples[block.start : block.stop], restored.layout, options, output_dir, save
     )
-    finisher = ImageFinisher(samples, restored.layout, options, output_dir, save)
+    world = processes.world_size
+    target = submission if world == 1 else part_path(submission, processes.rank, world)
     print(
         f"predict: {len(samples)} images ({task.kind}, {len(rows)} rows) -> {submission}; "
         f"{options.describe()}, threshold {threshold_text}; {runtime.describe()}"
     )
     loop_started = time.time()
-    with writer:
-        done = _predict(restored, runtime, options, finisher, writer, bool(opts.progress))
-    seconds, computed = time.time() - loop_started, len(samples) - done
+    written, done = _write_block(restored, runtime, options, finisher, target, opts)
+    parts = processes.gather_objects((written, done))
+    if not processes.is_main:
+        return submission
+    if world > 1:
+        join_parts([part_path(submission, r, world) for r in range(world)], submission)
+    seconds, computed = time.time() - loop_started, len(samples) - sum(d for _, d in parts)
     summary = [
         ("checkpoint", str(cfg.checkpoint)),
-        ("submission", f"{submission} ({writer.rows} rows)"),
+        ("submission", f"{submission} ({sum(w for w, _ in parts)} rows)"),
         ("task", f"{task.kind}, {task.num_classes} output(s)"),
         ("inference", f"{options.describe()}, threshold {threshold_text}"),
         (
             "speed",
             f"{computed / max(seconds, 1e-9):.2f} images/s ({computed} images in {seconds:.1f} s; "
-            f"{time.time() - started:.1f} s with start-up)",
+            f"{time.time() - started:.1f} s with start-up{_processes_text(world)})",
         ),
     ]
-    if done:
-        summary.append(("resumed", f"after {done} images written earlier"))
+    if computed < len(samples):
+        summary.append(("resumed", f"after {len(samples) - computed} images written earlier"))
     summary += [(key, str(output_dir / key)) for key, on in save.items() if on]
     print_summary("unet predict: done", summary)
     return submission
+
+
+def _processes_text(world: int) -> str:
+    return "" if world == 1 else f", {world} processes"
+
+
+def run(cfg: DictConfig) -> Path:
+    """Predict in one process, or in several (hardware.devices=N, torchrun); the submission."""
+    if not OmegaConf.is_missing(cfg, "checkpoint") and str(cfg.checkpoint).endswith(".onnx"):
+        return _run_onnx(cfg)
+    return launch(cfg, predict)
 
 
 @hydra.main(config_path=config_dir(), config_name="predict", version_base="1.3")

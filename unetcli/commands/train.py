@@ -1,19 +1,40 @@
-"""`unet train`: fit a model, keeping checkpoints, metrics.csv and TensorBoard logs."""
+"""`unet train`: fit a model, keeping checkpoints, metrics.csv and TensorBoard logs.
+
+With `hardware.devices=N`, or under torchrun, the same training runs in
+several processes (`unetcli.distributed.launch`); the main one writes.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
+from unetcli.distributed.launch import launch
 from unetcli.errors import user_errors
 from unetcli.sweeps.job import in_multirun, run_sweep_job
+from unetcli.training.processes import SingleProcess
 from unetcli.training.trainer import Trainer
+
+
+def train(cfg: DictConfig, processes: SingleProcess) -> dict:
+    """The work of one process of a (possibly distributed) training run."""
+    return Trainer(cfg, processes).fit()
+
+
+def last_checkpoint(cfg: DictConfig) -> str:
+    """What to do after a stopped run: continue from its last good checkpoint, if any."""
+    last = Path(cfg.paths.run_dir) / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return "No epoch had finished, so there is no checkpoint to continue from."
+    return f"The last good checkpoint is {last}; continue with trainer.resume={last}"
 
 
 def run(cfg: DictConfig) -> dict:
     """Train as `cfg` says; returns the result written to result.json."""
-    return Trainer(cfg).fit()
+    return launch(cfg, train, hint=last_checkpoint)
 
 
 @hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import shutil
 import time
 import zlib
 from collections.abc import Sequence
@@ -197,3 +198,40 @@ class SubmissionWriter:
         self._raw.close()
         if exc_type is None:
             os.replace(self.tmp, self.path)
+
+
+def part_path(path: Path, rank: int, world_size: int) -> Path:
+    """Where process `rank` of `world_size` writes its block of a submission's rows."""
+    return path.with_name(f"{path.name}.part{rank + 1}of{world_size}")
+
+
+def _rest_after_header(f) -> bytes:
+    """Read past the first gzip member of `f` (the header row); the bytes read beyond it."""
+    decoder = zlib.decompressobj(wbits=31)
+    while not decoder.eof:
+        chunk = f.read(1 << 16)
+        if not chunk:
+            raise UnetError(f"{f.name} ends inside its header; delete it and predict again")
+        decoder.decompress(chunk)
+    return decoder.unused_data
+
+
+def join_parts(parts: Sequence[Path], path: Path) -> None:
+    """Concatenate the parts' gzip members, in order and with one header, into `path`.
+
+    gzip members concatenate into one valid gzip file, so the result
+    decompresses to exactly the rows one process would have written. The
+    parts (which this command wrote) are removed once `path` is in place.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        for number, part in enumerate(parts):
+            with open(part, "rb") as f:
+                if number:
+                    out.write(_rest_after_header(f))
+                shutil.copyfileobj(f, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    for part in parts:
+        part.unlink()

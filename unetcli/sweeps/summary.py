@@ -14,6 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from unetcli.distributed.env import is_secondary_process
 from unetcli.errors import report
 from unetcli.summary import print_summary
 from unetcli.sweeps.plots import plot_summary
@@ -56,6 +57,8 @@ class SweepSummary(Callback):
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if is_secondary_process():  # under torchrun every process runs the sweep; one writes
+            return
         summary = summarise(Path(config.hydra.sweep.dir))
         if summary is not None and summary.failed:
             jobs = ", ".join(r["job"] for r in summary.failed)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from unetcli.build import build_layout, loader_settings, make_loader
 from unetcli.datasets.base import Layout, Sample
@@ -22,6 +22,7 @@ from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
+from unetcli.training.processes import SingleProcess
 
 
 def mix(*values: int) -> int:
@@ -45,13 +46,39 @@ class EpochSampler(Sampler):
     def __len__(self) -> int:
         return self.size - self.skip
 
-    def __iter__(self):
+    def epoch_items(self) -> list[tuple[int, int]]:
+        """The whole epoch's (sample seed, index) pairs, before any skip."""
         order = range(self.size)
         if self.shuffle:
             generator = torch.Generator().manual_seed(mix(self.seed, self.epoch))
             order = torch.randperm(self.size, generator=generator).tolist()
-        for index in list(order)[self.skip :]:
-            yield mix(self.seed, self.epoch, index), index
+        return [(mix(self.seed, self.epoch, index), index) for index in order]
+
+    def __iter__(self):
+        yield from self.epoch_items()[self.skip :]
+
+
+class DistributedEpochSampler(EpochSampler):
+    """One process's share of an EpochSampler epoch, as torch's DistributedSampler shares one.
+
+    The epoch's order is the single-process order; process r takes every
+    `world_size`-th item from position r, after the tail that does not divide
+    evenly is dropped (no image is repeated to pad). Batch k of every process
+    together hold exactly the images of batch k of one process with a batch
+    `world_size` times larger, each with the same augmentation seed.
+    """
+
+    def __init__(self, size: int, seed: int, shuffle: bool, rank: int, world_size: int) -> None:
+        super().__init__(size, seed, shuffle)
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return (self.size // self.world_size * self.world_size - self.skip) // self.world_size
+
+    def __iter__(self):
+        # `skip` counts positions of the whole epoch (steps x batch x processes).
+        usable = self.size // self.world_size * self.world_size
+        yield from self.epoch_items()[:usable][self.skip + self.rank :: self.world_size]
 
 
 class SeededSamples(Dataset):
@@ -110,10 +137,28 @@ def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[S
     return train, val
 
 
+def _sampler(size: int, cfg: DictConfig, processes: SingleProcess) -> EpochSampler:
+    shuffle = not cfg.trainer.overfit_batches
+    if processes.world_size == 1:
+        return EpochSampler(size, int(cfg.seed), shuffle)
+    return DistributedEpochSampler(
+        size, int(cfg.seed), shuffle, processes.rank, processes.world_size
+    )
+
+
 def build_training_data(
-    cfg: DictConfig, runtime: Runtime, loss_fn: torch.nn.Module
+    cfg: DictConfig,
+    runtime: Runtime,
+    loss_fn: torch.nn.Module,
+    processes: SingleProcess | None = None,
 ) -> TrainingData:
-    """Split and check the dataset, then make the training and validation loaders."""
+    """Split and check the dataset, then make the training and validation loaders.
+
+    With several processes each trains on its share of every epoch and
+    validates a contiguous block of whole validation batches (see
+    `SingleProcess.shard`), so that gathered figures equal one process's.
+    """
+    processes = processes or SingleProcess()
     layout = build_layout(cfg.dataset)
     train_samples, val_samples = split_samples(cfg, layout)
     layout.check(train_samples + val_samples)
@@ -126,12 +171,12 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
-    sampler = EpochSampler(len(train_set), seed, shuffle=not trainer.overfit_batches)
+    sampler = _sampler(len(train_set), cfg, processes)
     train_loader = DataLoader(
         SeededSamples(train_set),
         batch_size=batch_size,
         sampler=sampler,
-        drop_last=len(train_set) > batch_size,
+        drop_last=len(sampler) > batch_size,
         **loader_settings(runtime),
     )
     val_loader = None
@@ -144,7 +189,8 @@ def build_training_data(
         )
         # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
         val_batch = int(cfg.dataset.validation_batch_size or batch_size)
-        val_loader = make_loader(val_set, val_batch, runtime)
+        mine = processes.shard(len(val_set), val_batch)
+        val_loader = make_loader(Subset(val_set, mine), val_batch, runtime)
     elif trainer.monitor.startswith("val/"):
         raise UnetError(
             f"trainer.monitor={trainer.monitor} needs a validation split, but "

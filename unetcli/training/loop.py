@@ -110,6 +110,15 @@ class Examples:
         }
 
 
+def join_examples(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The examples several processes kept, in rank order, resized to the first one's size."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    size = tuple(parts[0]["image"].shape[-2:])
+    return {key: torch.cat([_resized(p[key], size, key) for p in parts]) for key in parts[0]}
+
+
 def _resized(part: torch.Tensor, size: tuple[int, int], key: str) -> torch.Tensor:
     if tuple(part.shape[-2:]) == size:
         return part

@@ -1,26 +1,136 @@
 """Which process writes, and how a figure becomes one figure for the whole run.
 
-Today a run is one process. Distributed training adds ranks here and nowhere
-else: `is_main` guards every file the run writes (checkpoints, TensorBoard,
-metrics.csv, result.json, the summary), and `gather` joins per-image values
-from every process before they are averaged, so validation figures stay exact.
+A run is one process (`SingleProcess`) or several (`DistributedProcesses`,
+set up by `unetcli.distributed`). `is_main` guards every file the run writes
+(checkpoints, TensorBoard, metrics.csv, result.json, the summary); `gather`
+joins per-image values from every process, in rank order, before they are
+averaged, so validation figures equal those of one process; `from_main`
+shares a decision (early stopping, a plateau step) made once; `shard` gives
+each process a contiguous block of images in whole batches, so that batch
+contents, and with them the figures, do not depend on the number of processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+def block(count: int, parts: int, part: int, unit: int = 1) -> range:
+    """The `part`-th of `parts` contiguous blocks of range(count), cut at multiples of `unit`."""
+    units = -(-count // max(unit, 1))
+    start, stop = units * part // parts, units * (part + 1) // parts
+    return range(min(start * unit, count), min(stop * unit, count))
 
 
 class SingleProcess:
     """The one process of a run: it writes everything, and its values are all there are."""
 
     is_main: bool = True
+    rank: int = 0
     world_size: int = 1
 
-    def gather(self, values: Sequence[float]) -> list[float]:
+    def gather(self, values: Sequence[T]) -> list[T]:
         """Every process's values, in one list (here: this process's own)."""
         return list(values)
+
+    def gather_objects(self, value: T) -> list[T]:
+        return [value]
 
     def mean(self, total: float, count: int) -> float:
         """The mean of a sum and a count taken over every process."""
         return total / max(count, 1)
+
+    def from_main(self, value: T) -> T:
+        """The main process's value, in every process."""
+        return value
+
+    def main_first(self) -> contextlib.AbstractContextManager:
+        """Run a block in the main process before the others (e.g. generating a dataset)."""
+        return contextlib.nullcontext()
+
+    def shard(self, count: int, unit: int = 1) -> range:
+        """This process's contiguous block of `count` items."""
+        return range(count)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module a training step calls (DistributedDataParallel when there are several)."""
+        return model
+
+    def describe(self, batch_size: int) -> str:
+        return f"batch {batch_size} (one process)"
+
+
+class DistributedProcesses(SingleProcess):
+    """One of `world_size` processes of a torch.distributed job (see `unetcli.distributed`)."""
+
+    def __init__(
+        self,
+        placement: Any,
+        backend: str,
+        gradient_group: dist.ProcessGroup | None,
+        sync_batchnorm: bool,
+    ) -> None:
+        self.rank, self.world_size = placement.rank, placement.world_size
+        self.local_rank = placement.local_rank
+        self.is_main = placement.rank == 0
+        self.backend, self.group, self.sync_batchnorm = backend, gradient_group, sync_batchnorm
+
+    def gather_objects(self, value: T) -> list[T]:
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, value)
+        return out
+
+    def gather(self, values: Sequence[T]) -> list[T]:
+        return [v for part in self.gather_objects(list(values)) for v in part]
+
+    def mean(self, total: float, count: int) -> float:
+        parts = self.gather_objects((total, count))
+        return sum(t for t, _ in parts) / max(sum(c for _, c in parts), 1)
+
+    def from_main(self, value: T) -> T:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        if not self.is_main:
+            dist.barrier()
+        try:
+            yield
+        finally:
+            if self.is_main:
+                dist.barrier()
+
+    def shard(self, count: int, unit: int = 1) -> range:
+        return block(count, self.world_size, self.rank, unit)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.sync_batchnorm:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, self.group)
+        on_cuda = next(model.parameters()).device.type == "cuda"
+        return DistributedDataParallel(
+            model,
+            device_ids=[self.local_rank] if on_cuda else None,
+            process_group=self.group,
+        )
+
+    def describe(self, batch_size: int) -> str:
+        norm = (
+            "SyncBatchNorm"
+            if self.sync_batchnorm
+            else "BatchNorm per process (SyncBatchNorm needs nccl on CUDA)"
+        )
+        return (
+            f"batch {batch_size} per process x {self.world_size} processes = "
+            f"{batch_size * self.world_size} per step ({self.backend}; {norm})"
+        )

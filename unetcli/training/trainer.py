@@ -3,8 +3,8 @@
 `unet train` only builds a `Trainer` from its config and calls `fit()`.
 Each step of a run is one method that fits on a screen; the learning-rate
 policy is `unetcli.training.schedulers.Schedule`, what is written as the run
-goes is `RunLog`, and which process writes is `SingleProcess` (where
-distributed training will plug in).
+goes is `RunLog`, and which process writes is `self.processes` (`SingleProcess`,
+or `DistributedProcesses` when `unetcli.distributed` runs several).
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ from unetcli.training.budget import budget_for
 from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
-from unetcli.training.loop import Examples, ScoreResult, compute_loss, crop_to_output, with_context
+from unetcli.training.loop import (
+    Examples,
+    ScoreResult,
+    compute_loss,
+    crop_to_output,
+    join_examples,
+    with_context,
+)
 from unetcli.training.preemption import Preemption
 from unetcli.training.processes import SingleProcess
 from unetcli.training.profiling import StepProfiler
@@ -66,7 +73,8 @@ class Trainer:
         self.runtime = resolve_hardware(cfg.hardware)
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
-        self.data = build_training_data(cfg, self.runtime, self.loss_fn)
+        with self.processes.main_first():  # e.g. the synthetic set is generated once
+            self.data = build_training_data(cfg, self.runtime, self.loss_fn, self.processes)
         self.model = self.runtime.prepare_model(build_model(cfg.model))
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
         self.schedule = Schedule(cfg, self.optimizer, len(self.data.train_loader))
@@ -80,6 +88,8 @@ class Trainer:
         self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
         if self.opts.resume:
             self.resume(str(self.opts.resume))
+        # What a training step calls: DistributedDataParallel over several processes.
+        self.net = self.processes.wrap(self.model)
         self.budget = budget_for(self)
         # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
         self.config = OmegaConf.to_container(cfg, resolve=True)
@@ -155,6 +165,8 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         metrics = {"train/loss": self.train_epoch(epoch)}
         metrics.update(self.validate(epoch))
+        # Every process takes the main one's figures: decisions below are made once.
+        metrics = self.processes.from_main(metrics)
         if self.opts.monitor not in metrics:
             raise UnetError(
                 f"trainer.monitor={self.opts.monitor} is not a metric of this run; choose one "
@@ -188,7 +200,7 @@ class Trainer:
         bar = tqdm(
             self.data.train_loader,
             desc=desc,
-            disable=not self.opts.progress,
+            disable=not (self.opts.progress and self.processes.is_main),
             leave=False,
             dynamic_ncols=True,
         )
@@ -220,11 +232,13 @@ class Trainer:
         The epoch depends on (seed, epoch) only, so a resumed run equals an
         uninterrupted one. Returns the (loss sum, steps) done so far.
         """
-        torch.manual_seed(mix(int(self.cfg.seed), epoch))
+        ranked = [self.processes.rank] if self.processes.rank else []  # rank 0 seeds as one process
+        torch.manual_seed(mix(int(self.cfg.seed), epoch, *ranked))
         at = self.position if self.position and self.position["epoch"] == epoch else None
         self.position = None
         steps = int(at["step"]) if at else 0
-        self.data.sampler.set_epoch(epoch, skip=steps * int(self.opts.batch_size))
+        per_step = int(self.opts.batch_size) * self.processes.world_size
+        self.data.sampler.set_epoch(epoch, skip=steps * per_step)
         if at:
             torch.set_rng_state(at["rng"])
         return (float(at["loss_sum"]) if at else 0.0), steps
@@ -235,7 +249,7 @@ class Trainer:
         images = runtime.to_input(with_context(batch["image"], model, self.opts.mirror_context))
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
         with runtime.autocast():
-            logits = model(images)
+            logits = self.net(images)
         masks = crop_to_output(masks, logits)
         loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
         value = loss.item()
@@ -278,24 +292,28 @@ class Trainer:
         self.model.eval()
         runtime = self.runtime
         per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
-        loss_sum, count = 0.0, 0
+        # (loss x images) per batch: summed in one order, whatever the number of processes.
+        batch_losses: list[tuple[float, int]] = []
         examples = Examples(self.data.examples)
         loader = self.data.val_loader
-        for batch in tqdm(
-            loader, desc="validate", disable=not self.opts.progress, leave=False, dynamic_ncols=True
-        ):
+        quiet = not (self.opts.progress and self.processes.is_main)
+        for batch in tqdm(loader, desc="validate", disable=quiet, leave=False, dynamic_ncols=True):
             images = with_context(batch["image"], self.model, self.opts.mirror_context)
             with runtime.autocast():
                 logits = self.model(runtime.to_input(images)).float()
             masks = crop_to_output(batch["mask"].to(runtime.device), logits)
-            loss_sum += compute_loss(self.loss_fn, logits, batch, masks).item() * len(images)
-            count += len(images)
+            loss = compute_loss(self.loss_fn, logits, batch, masks).item()
+            batch_losses.append((loss * len(images), len(images)))
             pred = self.task.labels(self.task.probabilities(logits))
             for name, values in per_image_metrics(pred, masks, self.task).items():
                 per_image[name].extend(values.tolist())
             examples.add(batch, masks, pred)
-        per_image = {k: self.processes.gather(v) for k, v in per_image.items()}
-        return ScoreResult(self.processes.mean(loss_sum, count), per_image, examples.stacked())
+        gather = self.processes.gather
+        per_image = {k: gather(v) for k, v in per_image.items()}
+        losses = gather(batch_losses)
+        loss = sum(v for v, _ in losses) / max(sum(n for _, n in losses), 1)
+        kept = join_examples(self.processes.gather_objects(examples.stacked()))
+        return ScoreResult(loss, per_image, kept)
 
     # --- checkpoints and messages -----------------------------------------------------
     def save(self, epoch: int, metrics: dict[str, float], is_best: bool) -> None:
@@ -361,7 +379,7 @@ class Trainer:
                 f"{self.opts.overfit_repeats} times over them (trainer.overfit_batches="
                 f"{self.opts.overfit_batches}), no augmentation"
             )
-        print(f"run folder: {self.run_dir}")
+        print(f"{self.processes.describe(int(self.opts.batch_size))}; run folder: {self.run_dir}")
 
     def report_epoch(
         self, epoch: int, metrics: dict[str, float], lr: float, is_best: bool, stop: bool

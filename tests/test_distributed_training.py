@@ -1,0 +1,184 @@
+"""Training in several processes (gloo, 2 CPU processes): both ways in, exactness, resume.
+
+One real torchrun launch and one `hardware.devices=2` run (in-process, which
+spawns its two processes) are shared by the tests below; the single-process
+runs they are compared with run in-process. A model without batch statistics
+(model.norm=group), loss=bce (a mean over pixels) and no schedule make
+2 processes x batch 2 the same computation as 1 process x batch 4.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import REPO, only_run_dir, run_command
+
+pytestmark = pytest.mark.slow
+
+
+def overrides(root: Path, batch: int, *extra: str) -> list[str]:
+    return [
+        f"paths.data_dir={root / 'data'}",
+        f"paths.output_root={root / 'outputs'}",
+        "dataset.layout.num_objects=8",
+        "dataset.layout.views=2",
+        "dataset.layout.num_test=4",
+        "dataset.layout.height=32",
+        "dataset.layout.width=48",
+        "dataset.image_size=[32,48]",
+        "model.widths=[4,8,16]",
+        "model.norm=group",
+        "loss=bce",
+        "scheduler=none",
+        "optimizer.lr=3e-3",
+        "trainer.log_images=2",
+        f"trainer.batch_size={batch}",
+        "trainer.progress=false",
+        "hardware=cpu",
+        "hardware.precision=fp32",
+        "hardware.num_workers=0",
+        *extra,
+    ]
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The real torchrun, 2 processes on this machine, running `python -m unetcli ARGS`."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    return subprocess.run(
+        [*command, "-m", "unetcli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def state(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = state(a)["model"], state(b)["model"]
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=2e-5, msg=key)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """one: 1 process x batch 4, epoch 1; two: torchrun 2 x batch 2, epoch 1 (+ its output);
+    then epoch 2 of each, resumed with the other number of processes."""
+    root = tmp_path_factory.mktemp("dist")
+    one = root / "one"
+    run_command("train", overrides(root, 4, "trainer.epochs=1"), one)
+    proc = torchrun("train", *overrides(root, 2, "trainer.epochs=1"), cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    two = only_run_dir(root / "outputs" / "train")
+    two_to_one = root / "two_to_one"
+    resume = f"trainer.resume={two / 'checkpoints' / 'last.pt'}"
+    run_command("train", overrides(root, 4, "trainer.epochs=2", resume), two_to_one)
+    one_to_two = root / "one_to_two"
+    resume = f"trainer.resume={one / 'checkpoints' / 'last.pt'}"
+    result = run_command(
+        "train", overrides(root, 2, "trainer.epochs=2", "hardware.devices=2", resume), one_to_two
+    )
+    return {
+        "root": root,
+        "one": one,
+        "two": two,
+        "stdout": proc.stdout,
+        "stderr": proc.stderr,
+        "two_to_one": two_to_one,
+        "one_to_two": one_to_two,
+        "one_to_two_result": result,
+    }
+
+
+def test_two_processes_of_batch_b_train_the_weights_of_one_process_of_batch_2b(runs):
+    assert_same_weights(runs["one"], runs["two"])
+    assert "batch 2 per process x 2 processes = 4 per step (gloo" in runs["stdout"]
+
+
+def test_a_torchrun_launch_writes_one_run_folder_from_the_main_process_only(runs):
+    out = runs["stdout"]
+    # One set of start lines, epoch lines and summary: the other process prints nothing.
+    assert out.count("run folder:") == 1 and out.count("unet train: done") == 1
+    assert out.count("epoch 1/1") == 1
+    run = runs["two"]
+    assert {p.name for p in run.iterdir()} >= {".hydra", "checkpoints", "metrics.csv"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    assert len(list((run / "tensorboard").iterdir())) == 1  # one events file
+    assert json.loads((run / "result.json").read_text())["epochs"] == 1
+    assert "Traceback" not in runs["stderr"]
+
+
+def test_resuming_with_another_number_of_processes_continues_the_run(runs):
+    # 2 -> 1 and 1 -> 2 both continue at epoch 2 with the optimizer's state...
+    for name in ("two_to_one", "one_to_two"):
+        saved = state(runs[name])
+        assert saved["epoch"] == 2
+        rows = (runs[name] / "metrics.csv").read_text().splitlines()
+        assert [r.split(",")[0] for r in rows[1:]] == ["2"]
+    steps = state(runs["one"])["global_step"]
+    assert state(runs["one_to_two"])["global_step"] == 2 * steps
+    adam = state(runs["one_to_two"])["optimizer"]["state"][0]["step"]
+    assert int(adam) == 2 * steps
+    # ...and reach the same weights: both are two epochs at a global batch of 4.
+    assert_same_weights(runs["two_to_one"], runs["one_to_two"])
+
+
+def test_gathered_validation_equals_single_process_evaluate_of_the_checkpoint(runs):
+    final = runs["one_to_two_result"]["final"]
+    evaluated = run_command(
+        "evaluate",
+        [
+            f"checkpoint={runs['one_to_two'] / 'checkpoints' / 'last.pt'}",
+            f"paths.output_root={runs['root'] / 'outputs'}",
+            "hardware=cpu",
+            "hardware.precision=fp32",
+            "evaluate.progress=false",
+            "evaluate.sweep=false",
+        ],
+        runs["root"] / "evaluated",
+    )
+    for name in ("dice", "iou", "accuracy"):
+        assert f"{final[f'val/{name}']:.4f}" == f"{evaluated['metrics'][name]:.4f}", name
+
+
+def inference_args(runs: dict, *extra: str) -> list[str]:
+    return [
+        f"checkpoint={runs['one_to_two'] / 'checkpoints' / 'last.pt'}",
+        f"paths.output_root={runs['root'] / 'outputs'}",
+        "hardware=cpu",
+        "hardware.precision=fp32",
+        "hardware.num_workers=0",
+        *extra,
+    ]
+
+
+def test_a_distributed_submission_decompresses_to_the_single_process_one(runs):
+    root = runs["root"]
+    args = inference_args(runs, "predict.progress=false", "predict.batch_size=1")
+    one = run_command("predict", args, root / "predict_one")
+    two = run_command("predict", [*args, "hardware.devices=2"], root / "predict_two")
+    assert gzip.decompress(one.read_bytes()) == gzip.decompress(two.read_bytes())
+    assert len(gzip.decompress(two.read_bytes()).splitlines()) == 1 + 4  # header + test images
+    assert sorted(p.name for p in two.parent.iterdir()) == ["submission.csv.gz"]
+
+
+def test_distributed_evaluate_reports_what_one_process_reports(runs):
+    root = runs["root"]
+    args = inference_args(runs, "evaluate.progress=false", "evaluate.split=train")
+    one = run_command("evaluate", args, root / "evaluate_one")
+    two = run_command("evaluate", [*args, "hardware.devices=2"], root / "evaluate_two")
+    assert two["metrics"] == one["metrics"] and two["images"] == one["images"]
+    csv_one = (root / "evaluate_one" / "per_image.csv").read_text()
+    assert (root / "evaluate_two" / "per_image.csv").read_text() == csv_one

@@ -1,0 +1,209 @@
+"""Run a command's work in one process, in the processes torchrun started, or in N of its own.
+
+`launch(cfg, work)` is the only entry: `work(cfg, processes)` is the
+command's body. With `hardware.devices=N` (N > 1) it starts N processes with
+torch.multiprocessing; they meet through a TCPStore this process holds, get
+the resolved config (so they share its run folder) and run `work`. This
+process waits: when one of them fails (an error, or killed) it stops the
+others within seconds and reports that process's error in one paragraph;
+Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from omegaconf import DictConfig, OmegaConf
+from torch.multiprocessing.spawn import ProcessContext, ProcessException
+
+from unetcli.distributed.env import Placement, external_placement, set_placement_env
+from unetcli.distributed.group import (
+    choose_backend,
+    cuda_devices,
+    gradient_group,
+    join_control_group,
+    leave,
+    quiet_unless_main,
+    use_sync_batchnorm,
+)
+from unetcli.errors import UnetError
+from unetcli.hardware import resolve_hardware
+from unetcli.training.processes import DistributedProcesses, SingleProcess
+
+T = TypeVar("T")
+Work = Callable[[DictConfig, SingleProcess], T]
+#: Seconds the other processes get to stop by themselves once one has failed.
+GRACE = 5.0
+
+
+def launch(cfg: DictConfig, work: Work, hint: Callable[[DictConfig], str] | None = None) -> Any:
+    """Run `work(cfg, processes)` in as many processes as the launcher or hardware.devices says.
+
+    `hint(cfg)` adds what to do next to the message of a failed or interrupted
+    job (for training: the last good checkpoint).
+    """
+    devices = int(cfg.hardware.devices)
+    placement = external_placement()
+    if placement is not None and placement.world_size > 1:
+        if devices != 1:
+            raise UnetError(
+                f"this process was started by torchrun as one of {placement.world_size}; leave "
+                f"hardware.devices at 1 (got {devices}): torchrun already chose the processes"
+            )
+        join_control_group(placement)
+        return work(cfg, processes_for(placement, cfg))
+    if devices < 1:
+        raise UnetError(f"hardware.devices must be 1 or more, got {devices}")
+    if devices == 1:
+        return work(cfg, SingleProcess())
+    return spawn(cfg, work, devices, hint)
+
+
+def processes_for(placement: Placement, cfg: DictConfig) -> DistributedProcesses:
+    """This process's view of the job: backend, its CUDA device, SyncBatchNorm or not."""
+    device = resolve_hardware(cfg.hardware).device
+    backend = choose_backend(str(cfg.hardware.backend), device.type)
+    sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm, backend)
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(placement.local_rank)
+    return DistributedProcesses(placement, backend, gradient_group(backend), sync)
+
+
+def spawn(cfg: DictConfig, work: Work, n: int, hint: Callable[[DictConfig], str] | None) -> Any:
+    """Start n processes of `work` on this machine and wait for them; rank 0's result."""
+    device = resolve_hardware(cfg.hardware).device
+    if device.type == "cuda" and n > cuda_devices():
+        raise UnetError(
+            f"hardware.devices={n} but this machine has {cuda_devices()} CUDA devices; "
+            "ask for at most that many (or hardware=cpu for CPU processes)"
+        )
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    _quiet_clean_up()
+    store = dist.TCPStore("127.0.0.1", 0, n + 1, is_master=True, wait_for_workers=False)
+    with tempfile.TemporaryDirectory(prefix="unet-processes-") as box:
+        context = mp.start_processes(
+            _process,
+            args=(n, store.port, resolved, work, box),
+            nprocs=n,
+            join=False,
+            start_method="spawn",
+        )
+        try:
+            while not context.join(grace_period=GRACE):
+                pass
+        except KeyboardInterrupt:
+            _stop(context)
+            raise UnetError(
+                f"interrupted; all {n} processes were stopped. {hint(cfg) if hint else ''}"
+            ) from None
+        except ProcessException as err:
+            raise UnetError(_failure(err, context, Path(box), cfg, hint)) from None
+        with open(Path(box) / "result.pkl", "rb") as f:
+            return pickle.load(f)
+
+
+def _quiet_clean_up() -> None:
+    """The failure paragraph is the message: torch's own notes on stopping processes, and
+    the resource tracker's on semaphores a killed process left behind, would bury it."""
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    ignore = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if ignore not in sys.warnoptions:
+        sys.warnoptions.append(ignore)  # read when the tracker process is started
+
+
+def _stop(context: ProcessContext) -> None:
+    """Terminate every process of the job, then kill those that do not go within GRACE s."""
+    for process in context.processes:
+        if process.is_alive():
+            process.terminate()
+    for process in context.processes:
+        process.join(GRACE)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _process(index: int, n: int, port: int, resolved: dict, work: Work, box: str) -> None:
+    """One spawned process: join the job, run the work, leave rank 0's result or its error."""
+    placement = Placement(index, n, index, n)
+    set_placement_env(placement)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launching process handles Ctrl-C
+    quiet_unless_main(placement)
+    try:
+        store = dist.TCPStore("127.0.0.1", port, n + 1, is_master=False)
+        join_control_group(placement, store)
+        cfg = OmegaConf.create(resolved)
+        OmegaConf.set_struct(cfg, True)
+        result = work(cfg, processes_for(placement, cfg))
+        if placement.is_main:
+            tmp = Path(box) / "result.pkl.tmp"
+            tmp.write_bytes(pickle.dumps(result))
+            tmp.replace(Path(box) / "result.pkl")
+        leave()
+    except BaseException as err:  # reported by the launching process, in one paragraph
+        (Path(box) / f"rank{index}.json").write_text(json.dumps(_describe(err)))
+        sys.exit(1)
+
+
+def _describe(err: BaseException) -> dict:
+    """What went wrong in one process: a UnetError as it is, anything else with its place."""
+    if isinstance(err, UnetError):
+        return {"peer": False, "message": str(err)}
+    text = f"{type(err).__name__}: {err}"
+    peer = isinstance(err, dist.DistError) or "gloo" in text.lower() or "nccl" in text.lower()
+    frames = traceback.extract_tb(err.__traceback__)
+    if frames:
+        text += f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    return {"peer": peer, "message": text}
+
+
+def _failure(
+    err: ProcessException,
+    context: ProcessContext,
+    box: Path,
+    cfg: DictConfig,
+    hint: Callable | None,
+) -> str:
+    """One paragraph: which process failed first and why (a lost peer is only a consequence)."""
+    n = len(context.processes)
+    reports = {}
+    for rank in range(n):
+        path = box / f"rank{rank}.json"
+        if path.is_file():
+            reports[rank] = json.loads(path.read_text())
+    first = err.error_index
+    own = [r for r in [first, *sorted(reports)] if r in reports and not reports[r]["peer"]]
+    codes = [p.exitcode for p in context.processes]
+    # Killed from outside: no report, and not one of those the clean-up itself terminated.
+    killed = [r for r in range(n) if r not in reports and codes[r] not in (0, -signal.SIGTERM)]
+    if own:
+        rank, why = own[0], reports[own[0]]["message"]
+    elif killed or first not in reports:
+        rank = killed[0] if killed else first
+        why = _exit_text(codes[rank])
+    else:
+        rank, why = first, reports[first]["message"]
+    after = f" {hint(cfg)}" if hint else ""
+    return f"process {rank} of {n} failed, so all {n} were stopped: {why}.{after}"
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"it was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"it was killed by signal {-code}"
+    return f"it exited with status {code} without a message"
