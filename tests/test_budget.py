@@ -32,7 +32,7 @@ def test_a_budgeted_run_ends_in_time_with_its_one_cycle_at_its_end(tmp_path, cap
                  "scheduler=onecycle", f"trainer.time_budget={budget}s", "trainer.epochs=500"]
     result = run_command("train", overrides, tmp_path / "run")
     assert "time budget:" in capsys.readouterr().out
-    assert result["seconds"] <= budget + 3
+    assert result["seconds"] <= budget + 5  # "a few seconds": one step or validation past the plan
     assert 2 <= result["epochs"] < 500  # the budget, not trainer.epochs, set the length
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
     scheduler = last["scheduler"]
