@@ -68,7 +68,7 @@ TINY = [
         ("predict", "checkpoint", []),
         ("evaluate", "checkpoint", []),
         ("train", "trainer.resume", TINY),
-        ("train", "model.encoder_weights", ["model=unet_resnet", "model.encoder=resnet18", *TINY[:4]]),
+        ("train", "model.encoder_weights", ["model=unet_resnet", "model.encoder=resnet18", *TINY]),
     ],
 )
 def test_every_command_key_refuses_it(tmp_path, command, key, extra):

@@ -15,12 +15,14 @@ from unetcli.build import build_layout
 from unetcli.config_dir import config_dir
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
+from unetcli.limits import apply_limits
 from unetcli.summary import print_summary
 from unetcli.task import Task
 
 
 def run(cfg: DictConfig) -> Path:
     """Write the preview grid; returns the PNG's path."""
+    apply_limits(cfg.limits)
     opts = cfg.augment
     if opts.split not in ("train", "val"):
         raise UnetError(f"augment.split must be train or val, got {opts.split!r}")

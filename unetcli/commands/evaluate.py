@@ -37,6 +37,7 @@ from unetcli.inference.options import (
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
+from unetcli.limits import apply_limits
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
@@ -288,6 +289,7 @@ def run_submission(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig) -> dict:
+    apply_limits(cfg.limits)
     steady_memory()
     if cfg.evaluate.submission:
         return run_submission(cfg)

@@ -35,6 +35,7 @@ from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
 from unetcli.inference.submission import SubmissionWriter
+from unetcli.limits import apply_limits
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
@@ -217,6 +218,7 @@ def _predict(
 
 
 def run(cfg: DictConfig) -> Path:
+    apply_limits(cfg.limits)
     started = time.time()
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)

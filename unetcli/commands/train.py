@@ -7,11 +7,13 @@ from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
 from unetcli.errors import user_errors
+from unetcli.limits import apply_limits
 from unetcli.training.trainer import Trainer
 
 
 def run(cfg: DictConfig) -> dict:
     """Train as `cfg` says; returns the result written to result.json."""
+    apply_limits(cfg.limits)
     return Trainer(cfg).fit()
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from unetcli.errors import UnetError
+from unetcli.limits import check_image_header
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 
@@ -19,6 +20,7 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
     image: OpenCV's plain 8-bit read would keep only the high byte, which turns
     a 12-bit microscopy image (values up to 4095) nearly black.
     """
+    check_image_header(path)
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     image = cv2.imread(str(path), flag | cv2.IMREAD_ANYDEPTH)
     if image is None:
@@ -35,6 +37,7 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """Read a mask file as it is stored (H, W), 8 or 16 bit, without colour conversion."""
+    check_image_header(path)
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if mask is None:
         raise UnetError(

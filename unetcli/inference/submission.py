@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from unetcli.errors import UnetError
+from unetcli.safe_write import write_failed
 
 HEADER = "img,rle_mask"
 
@@ -185,7 +186,12 @@ class SubmissionWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close_member()  # also on failure: the rows written so far stay resumable
-        self._raw.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
+        try:
+            self._close_member()  # also on failure: the rows written so far stay resumable
+            self._raw.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except OSError as err:
+            raise write_failed(self.path, "submission", err) from err
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise write_failed(self.path, "submission", exc) from exc
