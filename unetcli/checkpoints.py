@@ -8,6 +8,7 @@ need arbitrary unpickling (a stranger's checkpoint that runs code when opened) i
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from unetcli.errors import UnetError
-from unetcli.safe_write import atomic_write
+from unetcli.safe_write import atomic_write_bytes
 
 PLAIN_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.Size)
 
@@ -47,7 +48,11 @@ def check_plain(value: Any, where: str = "state") -> None:
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write `state` to `path` atomically (the previous good file stays if the write fails)."""
     check_plain(state)
-    atomic_write(Path(path), lambda f: torch.save(state, f), what="checkpoint")
+    # Serialised in memory first: torch's zip writer turns a failed write into a RuntimeError
+    # that no longer says the disk is full; a plain write of the bytes keeps the OSError.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getbuffer(), what="checkpoint")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

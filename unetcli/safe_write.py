@@ -7,6 +7,7 @@ error names the path and the free space left there.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -56,11 +57,17 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], what: str = "fi
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        remove_quietly(tmp)
         raise write_failed(path, what, err) from err
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        remove_quietly(tmp)
         raise
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove our own temporary file if we can (on a read-only disk there is none to remove)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def atomic_write_bytes(path: Path, data: bytes, what: str = "file") -> None:

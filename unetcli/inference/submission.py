@@ -125,19 +125,25 @@ class SubmissionWriter:
         self._member_started = 0.0
 
     def __enter__(self) -> SubmissionWriter:
+        try:
+            self._open()
+        except OSError as err:
+            raise write_failed(self.path, "submission", err) from err
+        return self
+
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.resume and self.tmp.is_file():
             good_bytes, rows = complete_prefix(self.tmp, self.expected)
-            self._raw = open(self.tmp, "r+b")
+            self._raw = open(self.tmp, "r+b")  # noqa: SIM115  (closed in __exit__)
             self._raw.truncate(good_bytes)
             self._raw.seek(good_bytes)
             self.rows = self.resumed_rows = rows
             if good_bytes == 0:
                 self._write_header()
         else:
-            self._raw = open(self.tmp, "wb")
+            self._raw = open(self.tmp, "wb")  # noqa: SIM115  (closed in __exit__)
             self._write_header()
-        return self
 
     def _write_header(self) -> None:
         self._open_member()
