@@ -17,6 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from unetcli.build import make_loader
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Sample
 from unetcli.datasets.io import read_image, read_mask
@@ -290,6 +291,7 @@ def run_submission(cfg: DictConfig) -> dict:
 
 def run(cfg: DictConfig) -> dict:
     apply_limits(cfg.limits)
+    check_config(cfg)
     steady_memory()
     if cfg.evaluate.submission:
         return run_submission(cfg)

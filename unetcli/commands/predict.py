@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.build import make_loader
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.io import list_images
@@ -219,6 +220,7 @@ def _predict(
 
 def run(cfg: DictConfig) -> Path:
     apply_limits(cfg.limits)
+    check_config(cfg)
     started = time.time()
     opts = cfg.predict
     output_dir, submission = _output(opts, cfg.paths.run_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.errors import user_errors
 from unetcli.limits import apply_limits
@@ -14,6 +15,7 @@ from unetcli.training.trainer import Trainer
 def run(cfg: DictConfig) -> dict:
     """Train as `cfg` says; returns the result written to result.json."""
     apply_limits(cfg.limits)
+    check_config(cfg)
     return Trainer(cfg).fit()
 
 
