@@ -63,6 +63,7 @@ RANGES = {
     "predict.threshold": (0.0, 1.0, "a probability; outside 0..1 every pixel is one class"),
     "evaluate.threshold": (0.0, 1.0, "a probability; outside 0..1 every pixel is one class"),
     "evaluate.thresholds": (0.0, 1.0, "probabilities"),
+    "trainer.bad_steps_lr_factor": (0.0, 1.0, "a factor that lowers the learning rate"),
     "predict.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
     "evaluate.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
 }  # fmt: skip
@@ -72,7 +73,7 @@ AT_LEAST_ONE = (
     "dataset.validation_batch_size", "predict.batch_size", "evaluate.batch_size",
     "trainer.early_stopping.patience", "trainer.max_steps_per_epoch", "trainer.overfit_batches",
     "trainer.overfit_repeats", "predict.rows_per_member", "limits.max_image_pixels",
-    "limits.max_csv_line_mb",
+    "limits.max_csv_line_mb", "trainer.max_bad_steps",
 )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
 from unetcli.training.loop import Examples, ScoreResult, compute_loss, crop_to_output, with_context
+from unetcli.training.nonfinite import NonFiniteSteps, gradients_finite, handle_bad_step
 from unetcli.training.processes import SingleProcess
 from unetcli.training.profiling import StepProfiler
 from unetcli.training.run_log import RunLog
@@ -73,6 +74,8 @@ class Trainer:
             float(self.opts.early_stopping.min_delta),
         )
         self.scaler = self.runtime.grad_scaler()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.nonfinite = NonFiniteSteps(self.opts.max_bad_steps, self.opts.bad_steps_lr_factor)
         if self.opts.resume:
             self.resume(str(self.opts.resume))
         # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
@@ -128,6 +131,7 @@ class Trainer:
             "final": metrics,
             "run_dir": str(self.run_dir),
             "seconds": round(time.time() - self.started, 1),
+            **self.nonfinite.summary(),
         }
         if self.processes.is_main:
             write_result(self.run_dir, result)
@@ -185,6 +189,8 @@ class Trainer:
         ) as profiler:
             for batch in bar:
                 loss = self.train_step(batch, steps + 1)
+                if loss is None:  # a non-finite step, skipped (unetcli.training.nonfinite)
+                    continue
                 steps += 1
                 total += loss
                 self.global_step += 1
@@ -197,8 +203,8 @@ class Trainer:
         bar.close()
         return self.processes.mean(total, steps)
 
-    def train_step(self, batch: dict, step: int) -> float:
-        """Forward, backward and optimizer step on one batch; returns its loss (one sync)."""
+    def train_step(self, batch: dict, step: int) -> float | None:
+        """Forward, backward and optimizer step on one batch; returns its loss (None: skipped)."""
         runtime, model = self.runtime, self.model
         images = runtime.to_input(with_context(batch["image"], model, self.opts.mirror_context))
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
@@ -207,18 +213,18 @@ class Trainer:
         masks = crop_to_output(masks, logits)
         loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
         value = loss.item()
-        if not math.isfinite(value):
-            raise UnetError(
-                f"the training loss became {value} at step {step}; lower optimizer.lr or try "
-                "hardware.precision=fp32"
-            )
+        if not math.isfinite(value):  # skipped before the optimizer and scaler see it
+            return handle_bad_step(self, batch, images, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.opts.grad_clip_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip_norm)
+        if not self.scaler.is_enabled() and not gradients_finite(self.params):
+            return handle_bad_step(self, batch, images, "gradient")  # (a scaler skips its own)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.nonfinite.good()
         return value
 
     # --- validation -------------------------------------------------------------------
