@@ -67,6 +67,11 @@ RANGES = {
     "predict.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
     "evaluate.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
 }  # fmt: skip
+# Words a key must be one of.
+CHOICES = {
+    "dataset.on_bad_file": ("stop", "skip"),
+    "trainer.monitor_mode": ("max", "min"),
+}
 # Counts where 0 means nothing would happen (a run of no epochs, batches of no images).
 AT_LEAST_ONE = (
     "trainer.epochs", "trainer.batch_size", "dataset.in_channels", "dataset.num_classes",
@@ -125,6 +130,8 @@ def value_problem(key: str, value: Any, kinds: set[str] | None) -> str | None:
     widened = kind == "int" and "float" in stated
     if stated and kind not in stated and kind != "empty" and not widened:
         return f"it must be a {' or '.join(stated)}, not a {kind}"
+    if key in CHOICES and value not in CHOICES[key]:
+        return f"it must be one of {', '.join(CHOICES[key])}"
     return number_problem(key, value) or path_problem(key, value)
 
 

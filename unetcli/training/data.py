@@ -16,12 +16,13 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unetcli.build import build_layout, loader_settings, make_loader
+from unetcli.build import build_layout, loader_settings
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
+from unetcli.training.bad_files import MarkBadFiles, collate_marking_bad
 
 
 def mix(*values: int) -> int:
@@ -125,10 +126,11 @@ def build_training_data(
     batch_size = int(trainer.batch_size)
     sampler = EpochSampler(len(train_set), seed, shuffle=not trainer.overfit_batches)
     train_loader = DataLoader(
-        SeededSamples(train_set),
+        MarkBadFiles(SeededSamples(train_set), train_samples),
         batch_size=batch_size,
         sampler=sampler,
         drop_last=len(train_set) > batch_size,
+        collate_fn=collate_marking_bad,
         **loader_settings(runtime),
     )
     val_loader = None
@@ -141,7 +143,12 @@ def build_training_data(
         )
         # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
         val_batch = int(cfg.dataset.validation_batch_size or batch_size)
-        val_loader = make_loader(val_set, val_batch, runtime)
+        val_loader = DataLoader(
+            MarkBadFiles(val_set, val_samples),
+            batch_size=val_batch,
+            collate_fn=collate_marking_bad,
+            **loader_settings(runtime),
+        )
     elif trainer.monitor.startswith("val/"):
         raise UnetError(
             f"trainer.monitor={trainer.monitor} needs a validation split, but "

@@ -24,6 +24,7 @@ from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
+from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.images import comparison_grid
@@ -75,6 +76,7 @@ class Trainer:
         )
         self.scaler = self.runtime.grad_scaler()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.bad_files = BadFiles(cfg.dataset.on_bad_file, self.ckpt_dir)
         self.nonfinite = NonFiniteSteps(self.opts.max_bad_steps, self.opts.bad_steps_lr_factor)
         if self.opts.resume:
             self.resume(str(self.opts.resume))
@@ -132,6 +134,7 @@ class Trainer:
             "run_dir": str(self.run_dir),
             "seconds": round(time.time() - self.started, 1),
             **self.nonfinite.summary(),
+            "skipped_files": self.bad_files.skipped,
         }
         if self.processes.is_main:
             write_result(self.run_dir, result)
@@ -188,6 +191,9 @@ class Trainer:
             self.processes.is_main,
         ) as profiler:
             for batch in bar:
+                batch = self.bad_files.filter(batch)  # dataset.on_bad_file
+                if batch is None:
+                    continue
                 loss = self.train_step(batch, steps + 1)
                 if loss is None:  # a non-finite step, skipped (unetcli.training.nonfinite)
                     continue
@@ -258,6 +264,9 @@ class Trainer:
         for batch in tqdm(
             loader, desc="validate", disable=not self.opts.progress, leave=False, dynamic_ncols=True
         ):
+            batch = self.bad_files.filter(batch)  # dataset.on_bad_file
+            if batch is None:
+                continue
             images = with_context(batch["image"], self.model, self.opts.mirror_context)
             with runtime.autocast():
                 logits = self.model(runtime.to_input(images)).float()
