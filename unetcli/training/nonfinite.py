@@ -66,7 +66,7 @@ def gradients_finite(parameters: Sequence[nn.Parameter]) -> bool:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return True
-    return bool(torch.isfinite(torch.stack([g.detach().float().norm() for g in grads]).sum()))
+    return bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))  # foreach kernels
 
 
 def first_nonfinite_module(model: nn.Module, forward: Callable[[], object]) -> str | None:
