@@ -116,3 +116,17 @@ def test_the_cli_prints_one_paragraph_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "config key trainer.batch_size=-8 is not valid" in " ".join(proc.stderr.split())
     assert not (tmp_path / "data").exists()
+
+
+def test_a_batch_larger_than_the_dataset_trains_one_batch_and_says_so(tmp_path, capsys):
+    """Decided: accepted (small datasets are real), but announced, since it is rarely meant."""
+    from tests.helpers import tiny_overrides
+
+    result = run_command("train", [
+        *tiny_overrides(tmp_path, objects=3), "model.widths=[4,8]", "trainer.epochs=1",
+        "trainer.batch_size=64",
+    ], tmp_path / "run")  # fmt: skip
+    assert result["epochs"] == 1
+    out = capsys.readouterr().out
+    assert "note: trainer.batch_size=64 is larger than the" in out
+    assert "each epoch is one batch of" in out

@@ -124,6 +124,11 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
+    if batch_size > len(train_set):  # works, but rarely what was meant: say so
+        print(
+            f"note: trainer.batch_size={batch_size} is larger than the {len(train_set)} training "
+            f"images; each epoch is one batch of {len(train_set)}"
+        )
     sampler = EpochSampler(len(train_set), seed, shuffle=not trainer.overfit_batches)
     train_loader = DataLoader(
         MarkBadFiles(SeededSamples(train_set), train_samples),
