@@ -30,6 +30,9 @@ from unetcli.inference.submission import SubmissionWriter
 from unetcli.training.run_log import RunLog
 
 LIMIT = 200_000  # bytes a file may reach inside size_limit()
+# TensorBoard's writer thread also reports (as a warning, maybe during a later test of this
+# file) the error it hands on to the next call, which the TensorBoard test asserts.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 @contextlib.contextmanager
@@ -83,8 +86,6 @@ def test_submission_on_a_full_disk_leaves_no_file_under_the_final_name(tmp_path)
     assert not path.exists()
 
 
-# TensorBoard's writer thread also reports the error it hands on to the next call.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_tensorboard_events_on_a_full_disk_name_the_folder(tmp_path):
     noise = np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)
     with size_limit(), pytest.raises(UnetError) as err, RunLog(tmp_path) as log:

@@ -154,7 +154,7 @@ def number_problem(key: str, value: Any) -> str | None:
 
 def path_problem(key: str, value: Any) -> str | None:
     if key in PATH_KEYS and isinstance(value, str) and not Path(value).exists():
-        return "no such file or folder"
+        return f"{value} does not exist (no such file or folder)"
     return None
 
 
