@@ -1,32 +1,58 @@
-"""Checkpoints that survive interruption, in one format that training and inference share.
+"""Checkpoints that survive interruption and cannot run code, in one format that training and
+inference share.
 
-Written to a temporary name, then renamed."""
+Written to a temporary name, then renamed. What is saved is plain data (tensors, numbers,
+strings, lists, dicts), so every load uses `torch.load(weights_only=True)`: a file that would
+need arbitrary unpickling (a stranger's checkpoint that runs code when opened) is refused.
+"""
 
 from __future__ import annotations
 
-import os
+import io
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from unetcli.errors import UnetError
+from unetcli.safe_write import atomic_write_bytes
+
+PLAIN_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.Size)
+
+
+def check_plain(value: Any, where: str = "state") -> None:
+    """Refuse anything a weights-only load could not read back (a class, a function, a DictConfig).
+
+    Checked before writing, so a checkpoint that `load_checkpoint` would refuse is never made.
+    """
+    if isinstance(value, PLAIN_LEAVES):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise TypeError(f"checkpoint key {key!r} under {where} is not plain data")
+            check_plain(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"checkpoint value {where} is a {type(value).__name__}, not plain data "
+        "(tensors, numbers, strings, lists, dicts); convert it before saving"
+    )
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write `state` to `path` atomically.
-
-    The data goes to `<path>.tmp`, is flushed to disk, and is renamed over
-    `path`, so a run killed at any moment leaves the previous good file intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write `state` to `path` atomically (the previous good file stays if the write fails)."""
+    check_plain(state)
+    # Serialised in memory first: torch's zip writer turns a failed write into a RuntimeError
+    # that no longer says the disk is full; a plain write of the bytes keeps the OSError.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getbuffer(), what="checkpoint")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -38,15 +64,32 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "trainer.resume=PATH) pointing at a .pt file from a run folder, e.g. "
             "outputs/train/<run>/checkpoints/best.pt."
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for a corrupt file
-        raise UnetError(
-            f"cannot load checkpoint {path}: {err}. Is it a complete .pt file?"
-        ) from err
+    state = load_weights_only(path, "checkpoint")
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise UnetError(
             f"{path} is not a unetcli checkpoint (it lacks the model weights or the config it "
             "was trained with)."
         )
     return state
+
+
+def load_weights_only(path: Path, what: str) -> Any:
+    """`torch.load(path, weights_only=True)`, turning a refused or broken file into a UnetError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:  # torch says the same for garbage that is not a pickle at all
+            raise unreadable(path, what, "not a torch file, or damaged") from err
+        raise UnetError(
+            f"refusing to load {what} {path}: it holds a Python object ({found.group(1)}) "
+            "besides tensors and plain data, and unpickling it could run code stored in the "
+            "file. unetcli loads only weights-only files. If you trust its origin, load it "
+            "once yourself and re-save its tensors as a plain dict."
+        ) from err
+    except Exception as err:  # torch raises several types for a corrupt file
+        raise unreadable(path, what, str(err).strip().splitlines()[0]) from err
+
+
+def unreadable(path: Path, what: str, why: str) -> UnetError:
+    return UnetError(f"cannot load {what} {path}: {why}. Is it a complete .pt file?")

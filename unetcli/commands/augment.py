@@ -16,6 +16,7 @@ from unetcli.build import build_layout
 from unetcli.config_dir import config_dir
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
+from unetcli.limits import apply_limits
 from unetcli.summary import print_summary
 from unetcli.task import Task
 
@@ -52,6 +53,7 @@ def write_folder(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig) -> Path:
     """Write the preview grid (or, with augment.output_dir, the copies); returns the path."""
+    apply_limits(cfg.limits)
     opts = cfg.augment
     if opts.output_dir:
         return write_folder(cfg)

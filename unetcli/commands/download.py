@@ -14,11 +14,13 @@ from omegaconf import DictConfig
 from unetcli.config_dir import config_dir
 from unetcli.datasets.synthetic import SyntheticLayout
 from unetcli.errors import UnetError, user_errors
+from unetcli.limits import apply_limits
 from unetcli.summary import print_summary
 
 
 def run(cfg: DictConfig) -> str:
     """Download (or generate) cfg.dataset; returns the status line of the summary."""
+    apply_limits(cfg.limits)
     name = cfg.dataset.get("name", "dataset")
     if cfg.dataset.get("kaggle") is not None:
         from unetcli.download import download

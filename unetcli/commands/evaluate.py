@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from unetcli.build import make_loader
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Sample
 from unetcli.datasets.io import read_image, read_mask
@@ -40,6 +41,7 @@ from unetcli.inference.options import (
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
+from unetcli.limits import apply_limits
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
@@ -343,6 +345,8 @@ def evaluate(cfg: DictConfig, processes: SingleProcess) -> dict:
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate in one process, or in several (hardware.devices=N, torchrun); the report."""
+    apply_limits(cfg.limits)
+    check_config(cfg)
     return launch(cfg, evaluate)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.build import make_loader
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.io import list_images
@@ -36,6 +37,7 @@ from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
 from unetcli.inference.restore import Restored, restore
 from unetcli.inference.submission import SubmissionWriter, image_rows, join_parts, part_path
+from unetcli.limits import apply_limits
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
@@ -325,6 +327,8 @@ def _processes_text(world: int) -> str:
 
 def run(cfg: DictConfig) -> Path:
     """Predict in one process, or in several (hardware.devices=N, torchrun); the submission."""
+    apply_limits(cfg.limits)
+    check_config(cfg)
     if not OmegaConf.is_missing(cfg, "checkpoint") and str(cfg.checkpoint).endswith(".onnx"):
         return _run_onnx(cfg)
     return launch(cfg, predict)

@@ -11,9 +11,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
 from unetcli.distributed.launch import launch
 from unetcli.errors import user_errors
+from unetcli.limits import apply_limits
 from unetcli.sweeps.job import in_multirun, run_sweep_job
 from unetcli.training.processes import SingleProcess
 from unetcli.training.trainer import Trainer
@@ -34,6 +36,8 @@ def last_checkpoint(cfg: DictConfig) -> str:
 
 def run(cfg: DictConfig) -> dict:
     """Train as `cfg` says; returns the result written to result.json."""
+    apply_limits(cfg.limits)
+    check_config(cfg)
     return launch(cfg, train, hint=last_checkpoint)
 
 

@@ -8,6 +8,7 @@ place (see fetch.py), so a cut or damaged archive never looks like a dataset.
 from __future__ import annotations
 
 import shutil
+import stat
 import zipfile
 from collections.abc import Callable
 from fnmatch import fnmatch
@@ -84,6 +85,8 @@ def _extract(
     """Extract the members of `archive` (named `label`) into `dest` (`prefix` in staging)."""
     try:
         with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():  # all checked before any is written
+                _check_member(member, archive)
             members = [m for m in zf.infolist() if not m.is_dir()]
             if only is not None:
                 members = [m for m in members if only(m.filename)]
@@ -99,7 +102,6 @@ def _extract(
                 disable=None, leave=False,
             ) as bar:  # fmt: skip
                 for member in members:
-                    _check_member_path(member.filename, archive)
                     zf.extract(member, dest)
                     bar.update(member.file_size)
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
@@ -137,9 +139,27 @@ def _loose_images(members: list[zipfile.ZipInfo]) -> bool:
     )
 
 
-def _check_member_path(name: str, archive: Path) -> None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
-        raise UnetError(
-            f"{archive.name} holds a member with an unsafe path ({name}); refusing to unpack it"
-        )
+def _check_member(member: zipfile.ZipInfo, archive: Path) -> None:
+    """Refuse a member that would land outside the staging folder or is a link.
+
+    zipfile itself strips `..` silently; refusing says the archive is hostile or broken
+    instead of unpacking it somewhere unexpected. Links are refused because a later member
+    could be written through one to anywhere on the disk.
+    """
+    name = member.filename
+    path = PurePosixPath(name.replace("\\", "/"))
+    # The file type bits, where the archive was made on Unix (others record none).
+    kind = stat.S_IFMT(member.external_attr >> 16) if member.create_system == 3 else 0
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        why = "a path that leaves the folder it is unpacked into"
+    elif kind == stat.S_IFLNK:
+        why = "a symbolic link"
+    elif kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        why = "a special file (not a regular file)"
+    else:
+        return
+    raise UnetError(
+        f"{archive.name} ({archive}) holds a member with {why} ({name}); refusing to unpack "
+        "any of it. Nothing was moved into dataset.root. Archives from Kaggle never hold "
+        "such members: the file is damaged or not the one expected."
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unetcli.safe_write import atomic_write_bytes
 from unetcli.task import Task
 
 
@@ -21,8 +22,12 @@ def write_png(path: Path, array: np.ndarray) -> None:
     """Write a PNG (RGB arrays are given in RGB order); fast compression, large files are normal."""
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), array, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise OSError(f"cannot write {path}")
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    # Encoded in memory, written under a temporary name and renamed: a full disk leaves no
+    # half-written PNG under the final name.
+    atomic_write_bytes(path, encoded.tobytes(), "image")
 
 
 def mask_images(labels: np.ndarray, task: Task) -> list[tuple[str, np.ndarray]]:

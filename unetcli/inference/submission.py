@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from unetcli.errors import UnetError
+from unetcli.safe_write import write_failed
 from unetcli.task import Task
 
 HEADER = "img,rle_mask"
@@ -133,19 +134,25 @@ class SubmissionWriter:
         self._member_started = 0.0
 
     def __enter__(self) -> SubmissionWriter:
+        try:
+            self._open()
+        except OSError as err:
+            raise write_failed(self.path, "submission", err) from err
+        return self
+
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.resume and self.tmp.is_file():
             good_bytes, rows = complete_prefix(self.tmp, self.expected)
-            self._raw = open(self.tmp, "r+b")
+            self._raw = open(self.tmp, "r+b")  # noqa: SIM115  (closed in __exit__)
             self._raw.truncate(good_bytes)
             self._raw.seek(good_bytes)
             self.rows = self.resumed_rows = rows
             if good_bytes == 0:
                 self._write_header()
         else:
-            self._raw = open(self.tmp, "wb")
+            self._raw = open(self.tmp, "wb")  # noqa: SIM115  (closed in __exit__)
             self._write_header()
-        return self
 
     def _write_header(self) -> None:
         self._open_member()
@@ -194,10 +201,15 @@ class SubmissionWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close_member()  # also on failure: the rows written so far stay resumable
-        self._raw.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
+        try:
+            self._close_member()  # also on failure: the rows written so far stay resumable
+            self._raw.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except OSError as err:
+            raise write_failed(self.path, "submission", err) from err
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise write_failed(self.path, "submission", exc) from exc
 
 
 def part_path(path: Path, rank: int, world_size: int) -> Path:

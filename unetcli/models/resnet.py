@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from unetcli.checkpoints import load_weights_only
 from unetcli.errors import UnetError
 
 #: Residual blocks per stage.
@@ -127,12 +128,7 @@ def read_state_dict(path: Path, name: str) -> dict:
             f'(weights="DEFAULT").state_dict(), "{path.name}") and copy the file here, '
             "or set model.encoder_weights=null to start from random weights."
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a bad file
-        raise UnetError(
-            f"cannot read model.encoder_weights={path} as a torch state_dict: {err}"
-        ) from err
+    state = load_weights_only(path, "model.encoder_weights")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -16,12 +16,13 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from unetcli.build import build_layout, loader_settings, make_loader
+from unetcli.build import build_layout, loader_settings
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
+from unetcli.training.bad_files import MarkBadFiles, collate_marking_bad
 from unetcli.training.processes import SingleProcess
 
 
@@ -171,26 +172,23 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
     )
     batch_size = int(trainer.batch_size)
+    if batch_size > len(train_set):  # works, but rarely what was meant: say so
+        print(
+            f"note: trainer.batch_size={batch_size} is larger than the {len(train_set)} training "
+            f"images; each epoch is one batch of {len(train_set)}"
+        )
     sampler = _sampler(len(train_set), cfg, processes)
     train_loader = DataLoader(
-        SeededSamples(train_set),
+        MarkBadFiles(SeededSamples(train_set), train_samples),
         batch_size=batch_size,
         sampler=sampler,
         drop_last=len(sampler) > batch_size,
+        collate_fn=collate_marking_bad,
         **loader_settings(runtime),
     )
     val_loader = None
     if val_samples:
-        val_set = SegmentationDataset(
-            layout,
-            val_samples,
-            build_transform(cfg.dataset, cfg.augmentation, "val"),
-            _weight_maps(loss_fn, cfg.dataset),
-        )
-        # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
-        val_batch = int(cfg.dataset.validation_batch_size or batch_size)
-        mine = processes.shard(len(val_set), val_batch)
-        val_loader = make_loader(Subset(val_set, mine), val_batch, runtime)
+        val_loader = _validation_loader(cfg, layout, val_samples, runtime, loss_fn, processes)
     elif trainer.monitor.startswith("val/"):
         raise UnetError(
             f"trainer.monitor={trainer.monitor} needs a validation split, but "
@@ -201,4 +199,30 @@ def build_training_data(
     examples = frozenset(spread) if n_examples else frozenset()
     return TrainingData(
         layout, train_samples, val_samples, train_loader, val_loader, sampler, examples
+    )
+
+
+def _validation_loader(
+    cfg: DictConfig,
+    layout: Layout,
+    val_samples: list[Sample],
+    runtime: Runtime,
+    loss_fn: torch.nn.Module,
+    processes: SingleProcess,
+) -> DataLoader:
+    """This process's contiguous block of whole validation batches, in split order."""
+    val_set = SegmentationDataset(
+        layout,
+        val_samples,
+        build_transform(cfg.dataset, cfg.augmentation, "val"),
+        _weight_maps(loss_fn, cfg.dataset),
+    )
+    # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
+    val_batch = int(cfg.dataset.validation_batch_size or cfg.trainer.batch_size)
+    mine = processes.shard(len(val_set), val_batch)
+    return DataLoader(
+        MarkBadFiles(Subset(val_set, mine), [val_samples[i] for i in mine]),
+        batch_size=val_batch,
+        collate_fn=collate_marking_bad,
+        **loader_settings(runtime),
     )

@@ -51,6 +51,10 @@ class SingleProcess:
         """The main process's value, in every process."""
         return value
 
+    def all_true(self, flag: bool) -> bool:
+        """True when `flag` is true in every process (a step skipped by one is skipped by all)."""
+        return flag
+
     def main_first(self) -> contextlib.AbstractContextManager:
         """Run a block in the main process before the others (e.g. generating a dataset)."""
         return contextlib.nullcontext()
@@ -98,6 +102,12 @@ class DistributedProcesses(SingleProcess):
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def all_true(self, flag: bool) -> bool:
+        # Otherwise one process would skip a backward pass that DDP waits for in the others.
+        votes = torch.tensor([int(bool(flag))])
+        dist.all_reduce(votes, op=dist.ReduceOp.MIN)
+        return bool(votes.item())
 
     @contextlib.contextmanager
     def main_first(self) -> Iterator[None]:

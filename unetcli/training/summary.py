@@ -37,6 +37,10 @@ def print_training_summary(result: dict, ckpt_dir: Path) -> None:
             ("checkpoints", f"{ckpt_dir / 'best.pt'}, {ckpt_dir / 'last.pt'}"),
             ("metrics", str(run_dir / "metrics.csv")),
             ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"),
+            *([("skipped files", ", ".join(result["skipped_files"]))]
+              if result["skipped_files"] else []),  # fmt: skip
+            *([("non-finite steps", f"{result['nonfinite_steps']} skipped")]
+              if result["nonfinite_steps"] else []),  # fmt: skip
             ("time", f"{minutes}m {seconds:02d}s"),
         ],
     )

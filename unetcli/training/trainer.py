@@ -25,6 +25,7 @@ from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
+from unetcli.training.bad_files import BadFiles
 from unetcli.training.budget import budget_for
 from unetcli.training.data import build_training_data, mix
 from unetcli.training.early_stopping import EarlyStopping
@@ -37,6 +38,7 @@ from unetcli.training.loop import (
     join_examples,
     with_context,
 )
+from unetcli.training.nonfinite import NonFiniteSteps, gradients_finite, handle_bad_step
 from unetcli.training.preemption import Preemption
 from unetcli.training.processes import SingleProcess
 from unetcli.training.profiling import StepProfiler
@@ -86,6 +88,9 @@ class Trainer:
         self.scaler = self.runtime.grad_scaler()
         self.position: dict | None = None  # of a mid-epoch checkpoint being resumed
         self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.bad_files = BadFiles(cfg.dataset.on_bad_file, self.ckpt_dir)
+        self.nonfinite = NonFiniteSteps(self.opts.max_bad_steps, self.opts.bad_steps_lr_factor)
         if self.opts.resume:
             self.resume(str(self.opts.resume))
         # What a training step calls: DistributedDataParallel over several processes.
@@ -153,6 +158,8 @@ class Trainer:
             "final": metrics,
             "run_dir": str(self.run_dir),
             "seconds": round(time.time() - self.started, 1),
+            **self.nonfinite.summary(),
+            "skipped_files": self.bad_files.skipped,
         }
         if self.processes.is_main:
             write_result(self.run_dir, result)
@@ -210,7 +217,12 @@ class Trainer:
             self.processes.is_main,
         ) as profiler:
             for batch in bar:
+                batch = self.bad_files.filter(batch)  # dataset.on_bad_file
+                if batch is None:
+                    continue
                 loss = self.train_step(batch, steps + 1)
+                if loss is None:  # a non-finite step, skipped (unetcli.training.nonfinite)
+                    continue
                 steps += 1
                 total += loss
                 self.global_step += 1
@@ -243,8 +255,8 @@ class Trainer:
             torch.set_rng_state(at["rng"])
         return (float(at["loss_sum"]) if at else 0.0), steps
 
-    def train_step(self, batch: dict, step: int) -> float:
-        """Forward, backward and optimizer step on one batch; returns its loss (one sync)."""
+    def train_step(self, batch: dict, step: int) -> float | None:
+        """Forward, backward and optimizer step on one batch; returns its loss (None: skipped)."""
         runtime, model = self.runtime, self.model
         images = runtime.to_input(with_context(batch["image"], model, self.opts.mirror_context))
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
@@ -253,18 +265,19 @@ class Trainer:
         masks = crop_to_output(masks, logits)
         loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
         value = loss.item()
-        if not math.isfinite(value):
-            raise UnetError(
-                f"the training loss became {value} at step {step}; lower optimizer.lr or try "
-                "hardware.precision=fp32"
-            )
+        # Skipped before the optimizer and scaler see it, by every process alike.
+        if not self.processes.all_true(math.isfinite(value)):
+            return handle_bad_step(self, batch, images, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.opts.grad_clip_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip_norm)
+        if not self.scaler.is_enabled() and not gradients_finite(self.params):
+            return handle_bad_step(self, batch, images, "gradient")  # (a scaler skips its own)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.nonfinite.good()
         return value
 
     # --- validation -------------------------------------------------------------------
@@ -298,6 +311,9 @@ class Trainer:
         loader = self.data.val_loader
         quiet = not (self.opts.progress and self.processes.is_main)
         for batch in tqdm(loader, desc="validate", disable=quiet, leave=False, dynamic_ncols=True):
+            batch = self.bad_files.filter(batch)  # dataset.on_bad_file
+            if batch is None:
+                continue
             images = with_context(batch["image"], self.model, self.opts.mirror_context)
             with runtime.autocast():
                 logits = self.model(runtime.to_input(images)).float()

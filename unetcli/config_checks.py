@@ -1,0 +1,189 @@
+"""Every config value checked before any data or model is built, so a typo costs a second.
+
+The YAML files are the schema: the type a key may hold is the type of the values the files in
+conf/ give it (a float key takes a whole number too; a key some file sets to null may be
+null). On top of that, a few keys carry a range or must name an existing file. Nothing here
+states a default; unknown keys (added with +key=) are left to the code that reads them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import get_yaml_loader  # YAML 1.2 floats (1e-06), as Hydra reads
+from omegaconf.errors import OmegaConfBaseException
+
+from unetcli.config_dir import config_dir
+from unetcli.errors import UnetError
+
+# Structural keys and nodes whose checks belong to their own library (albumentations validates
+# its transforms with strict=True when the pipeline is built).
+UNCHECKED = ("hydra", "augmentation", "defaults")
+MARKERS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
+# Keys that must name an existing file or folder when set.
+PATH_KEYS = (
+    "checkpoint",
+    "trainer.resume",
+    "model.encoder_weights",
+    "predict.input",
+    "predict.threshold_from",
+    "evaluate.submission",
+    "evaluate.masks",
+    "evaluate.images",
+)
+# Keys the YAML leaves null (off) by default: what they take when set.
+OPTIONAL_KINDS = {
+    "trainer.grad_clip_norm": {"float"},
+    "trainer.early_stopping.patience": {"int"},
+    "trainer.max_steps_per_epoch": {"int"},
+    "trainer.overfit_batches": {"int"},
+    "dataset.validation_batch_size": {"int"},
+    "dataset.ignore_index": {"int"},
+    "dataset.crop_size": {"list"},
+    "predict.batch_size": {"int"},
+    "evaluate.batch_size": {"int"},
+    "predict.window": {"list"},
+    "evaluate.window": {"list"},
+    "loss.pos_weight": {"float"},
+}
+# Numbers that may be negative (an ignore label such as -100 or -1).
+NEGATIVE_OK = ("dataset.ignore_index",)
+# (low, high) inclusive, with why, for values that are legal numbers but not sensible ones.
+RANGES = {
+    "dataset.validation_size": (
+        0.0, 0.5, "a fraction of the labelled images; more than half for validation is almost "
+        "always a typo (0.999 for 0.1)",
+    ),
+    "predict.threshold": (0.0, 1.0, "a probability; outside 0..1 every pixel is one class"),
+    "evaluate.threshold": (0.0, 1.0, "a probability; outside 0..1 every pixel is one class"),
+    "evaluate.thresholds": (0.0, 1.0, "probabilities"),
+    "trainer.bad_steps_lr_factor": (0.0, 1.0, "a factor that lowers the learning rate"),
+    "predict.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
+    "evaluate.overlap": (0.0, 0.95, "the fraction by which sliding windows overlap"),
+}  # fmt: skip
+# Words a key must be one of.
+CHOICES = {
+    "dataset.on_bad_file": ("stop", "skip"),
+    "trainer.monitor_mode": ("max", "min"),
+}
+# Counts where 0 means nothing would happen (a run of no epochs, batches of no images).
+AT_LEAST_ONE = (
+    "trainer.epochs", "trainer.batch_size", "dataset.in_channels", "dataset.num_classes",
+    "dataset.validation_batch_size", "predict.batch_size", "evaluate.batch_size",
+    "trainer.early_stopping.patience", "trainer.max_steps_per_epoch", "trainer.overfit_batches",
+    "trainer.overfit_repeats", "predict.rows_per_member", "limits.max_image_pixels",
+    "limits.max_csv_line_mb", "trainer.max_bad_steps",
+)  # fmt: skip
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse the first bad value with one paragraph naming its key; the commands call this
+    before building anything."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except OmegaConfBaseException as err:
+        raise UnetError(
+            f"config key {getattr(err, 'full_key', '?')} cannot be resolved: "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    kinds = yaml_kinds()
+    # A value copied from another key (${dataset.in_channels}) is reported at its source.
+    raw = dict(leaves(OmegaConf.to_container(cfg, resolve=False)))
+    for key, value in leaves(values):
+        if isinstance(raw.get(key), str) and raw[key].startswith("${"):
+            continue
+        problem = value_problem(key, value, kinds.get(key))
+        if problem:
+            raise UnetError(
+                f"config key {key}={value!r} is not valid: {problem}. Set it on the command "
+                f"line ({key}=...) or in the YAML; `unet <command> --cfg job` prints them all."
+            )
+
+
+def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every checked leaf; lists are leaves."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in MARKERS or (not prefix and key in UNCHECKED):
+                continue
+            yield from leaves(value, f"{prefix}{key}.")
+    elif prefix:
+        yield prefix[:-1], node
+
+
+def value_problem(key: str, value: Any, kinds: set[str] | None) -> str | None:
+    """Why `value` is wrong for `key`, or None."""
+    if value == "???":  # not given: the command that needs it says so (evaluate.submission
+        return None  # needs no checkpoint)
+    if isinstance(value, str) and not value.strip() and "empty" not in (kinds or ()):
+        return "it is an empty string"
+    stated = sorted((kinds or set()) - {"none", "empty"})
+    if value is None:
+        return None if not stated or "none" in kinds else f"it must be a {' or '.join(stated)}"
+    kind = kind_of(value)
+    widened = kind == "int" and "float" in stated
+    if stated and kind not in stated and kind != "empty" and not widened:
+        return f"it must be a {' or '.join(stated)}, not a {kind}"
+    if key in CHOICES and value not in CHOICES[key]:
+        return f"it must be one of {', '.join(CHOICES[key])}"
+    return number_problem(key, value) or path_problem(key, value)
+
+
+def number_problem(key: str, value: Any) -> str | None:
+    numbers = value if isinstance(value, list) else [value]
+    numbers = [v for v in numbers if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for number in numbers:
+        if not math.isfinite(number):
+            return "it must be a finite number"
+        if number < 0 and key not in NEGATIVE_OK:
+            return "it must not be negative"
+        if key in AT_LEAST_ONE and number < 1:
+            return "it must be at least 1"
+        if key in RANGES:
+            low, high, what = RANGES[key]
+            if not low <= number <= high:
+                return f"it must lie in {low}..{high} ({what})"
+    return None
+
+
+def path_problem(key: str, value: Any) -> str | None:
+    if key in PATH_KEYS and isinstance(value, str) and not Path(value).exists():
+        return f"{value} does not exist (no such file or folder)"
+    return None
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "none"
+    if value == "":
+        return "empty"  # a key whose YAML states "" may be empty
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float, str, list, dict)):
+        return {int: "int", float: "float", str: "str", list: "list", dict: "dict"}[type(value)]
+    return type(value).__name__
+
+
+@functools.cache
+def yaml_kinds() -> dict[str, set[str]]:
+    """Key -> the kinds of value the YAML files in conf/ give it (interpolations aside)."""
+    root = Path(config_dir())
+    kinds: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.yaml")):
+        group = path.parent.relative_to(root).as_posix()
+        text = path.read_text()
+        top = group == "." or "@package _global_" in text
+        prefix = "" if top else group.replace("/", ".") + "."
+        node = yaml.load(text, Loader=get_yaml_loader())  # noqa: S506  (OmegaConf's safe loader)
+        for key, value in leaves(node, prefix) if isinstance(node, dict) else ():
+            if not (isinstance(value, str) and "${" in value):
+                kinds.setdefault(key, set()).add(kind_of(value))
+    for key, stated in OPTIONAL_KINDS.items():
+        kinds.setdefault(key, set()).update({*stated, "none"})
+    return kinds
