@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
@@ -85,11 +86,15 @@ def loader_settings(runtime: Runtime) -> dict[str, Any]:
 
 
 def _seed_worker(worker_id: int) -> None:
-    """Seed a loader worker from torch's per-worker seed (base seed + worker id).
+    """Seed a loader worker from torch's per-worker seed (base seed + worker id), one thread.
 
     Each worker holds a copy of the dataset's transform with the same seed;
-    without this every worker would replay the same augmentations.
+    without this every worker would replay the same augmentations. A worker
+    works on one core: with torch's and OpenCV's default thread pools (one
+    thread per core each) the workers would take the cores the model computes on.
     """
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

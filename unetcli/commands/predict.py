@@ -25,7 +25,7 @@ from unetcli.datasets.io import list_images
 from unetcli.drawing import overlay
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
-from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.hardware import Runtime
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
@@ -38,6 +38,7 @@ from unetcli.inference.submission import SubmissionWriter
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
+from unetcli.tuning import inference_runtime
 
 SUBMISSION = "submission.csv.gz"
 PICTURES = ("masks", "probabilities", "overlays")  # predict.save_<name> writes <name>/
@@ -223,7 +224,7 @@ def run(cfg: DictConfig) -> Path:
     if submission is None:
         return output_dir / SUBMISSION
     steady_memory()
-    runtime = resolve_hardware(cfg.hardware)
+    runtime = inference_runtime(cfg, "predict")
     restored = restore(cfg, runtime)
     threshold, threshold_text = _threshold(opts, str(cfg.checkpoint))
     options = inference_options(opts, "predict", restored.config, threshold)

@@ -1,0 +1,42 @@
+"""How long tuning may take: a number of seconds and a share of the planned run."""
+
+from __future__ import annotations
+
+import time
+
+from omegaconf import DictConfig
+
+from unetcli.errors import UnetError
+
+
+class Budget:
+    """`hardware.tune_budget`: the shorter of `seconds` and `share` x the planned run.
+
+    The planned run is only known once a step has been timed (planned steps x
+    step time), so the limit is asked for with that time; the clock starts
+    when the budget is made and covers every phase of tuning.
+    """
+
+    def __init__(self, node: DictConfig, planned_steps: int | None) -> None:
+        self.seconds = None if node.seconds is None else float(node.seconds)
+        self.share = None if node.share is None else float(node.share)
+        for key, value in (("seconds", self.seconds), ("share", self.share)):
+            if value is not None and value < 0:
+                raise UnetError(f"hardware.tune_budget.{key} must be >= 0 or null, got {value}")
+        self.planned_steps = planned_steps
+        self.started = time.perf_counter()
+
+    def total(self, step_seconds: float) -> float:
+        limits = [float("inf")]
+        if self.seconds is not None:
+            limits.append(self.seconds)
+        if self.share is not None and self.planned_steps:
+            limits.append(self.share * self.planned_steps * step_seconds)
+        return min(limits)
+
+    def left(self, step_seconds: float) -> float:
+        """Seconds still allowed, given the time of one step."""
+        return self.total(step_seconds) - self.elapsed()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,147 @@
+"""Tuning a training run: precision and layout on the run's own training step, then threads.
+
+`training_runtime(cfg)` is what the trainer calls instead of the plain rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from unetcli.build import build, build_layout
+from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.task import Task
+from unetcli.training.data import build_training_data, split_samples
+from unetcli.tuning.cache import cache_key, device_name, load, save
+from unetcli.tuning.budget import Budget
+from unetcli.tuning.candidates import Candidate, candidates
+from unetcli.tuning.choice import choose
+from unetcli.tuning.measure import measure
+from unetcli.tuning.report import TuningReport
+from unetcli.tuning.settle import (
+    forced_keys,
+    rule_candidate,
+    rule_report,
+    settle,
+    with_forced_threads,
+)
+from unetcli.tuning.steps import TrainingWork, training_step
+from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
+
+
+def planned_steps(cfg: DictConfig) -> int:
+    """Training steps the run plans: epochs x batches per epoch (capped by max_steps_per_epoch)."""
+    layout = build_layout(cfg.dataset)
+    train, _ = split_samples(cfg, layout)
+    batch = int(cfg.trainer.batch_size)
+    per_epoch = max(1, len(train) // batch if len(train) > batch else 1)
+    cap = cfg.trainer.max_steps_per_epoch
+    return int(cfg.trainer.epochs) * (min(per_epoch, int(cap)) if cap else per_epoch)
+
+
+def training_runtime(cfg: DictConfig) -> Runtime:
+    """The run's hardware setting: measured (or cached) where `hardware.*` is auto.
+
+    Writes hardware.json and TensorBoard text into the run folder; the
+    Runtime's `describe()` is the start line, with the reason in brackets.
+    """
+    hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
+    base = with_forced_threads(resolve_hardware(hw), hw)
+    if not hw.tune:
+        report = rule_report("train", base, "hardware.tune=false: rule")
+        return settle(base, rule_candidate(base, [Candidate("fp32", False)]), report, run_dir, True)
+    planned = planned_steps(cfg)
+    options = candidates(hw, base.device, planned)
+    pairs = thread_pairs(hw, cores())
+    if len(options) == 1 and len(pairs) == 1:
+        report = rule_report("train", base, f"forced by {forced_keys(hw)}")
+        report.threads, report.workers = pairs[0]
+        return settle(base, options[0], report, run_dir, True)
+    key = cache_key(_key_fields(cfg, base, options, pairs))
+    chosen, report = _cached(key, options)
+    if report is None:
+        chosen, report = _measure_training(
+            cfg, base, options, pairs, Budget(hw.tune_budget, planned)
+        )
+        if report.source == "measured":
+            save(key, {"candidate": chosen.name, "report": report.to_json()})
+    return settle(base, chosen, report, run_dir, True)
+
+
+def _key_fields(cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list) -> dict:
+    dataset = cfg.dataset
+    return {
+        "mode": "train",
+        "device": device_name(base.device),
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "input": [dataset.in_channels, dataset.crop_size or dataset.image_size or dataset.root],
+        "batch": int(cfg.trainer.batch_size),
+        "candidates": [c.name for c in options],
+        "pairs": [pair_name(p) for p in pairs],
+        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
+        "optimizer": str(cfg.optimizer.get("_target_")),
+        "tolerance": float(cfg.hardware.tolerance),
+    }
+
+
+def _cached(key: str, options: list[Candidate]) -> tuple[Candidate | None, TuningReport | None]:
+    record = load(key)
+    by_name = {c.name: c for c in options}
+    if not record or record.get("candidate") not in by_name:
+        return None, None
+    fields = {k: v for k, v in record["report"].items() if k != "reason"}
+    try:
+        report = TuningReport(**{**fields, "source": "cache"})
+    except TypeError:
+        return None, None
+    return by_name[record["candidate"]], report
+
+
+def _measure_training(
+    cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list, budget: Budget
+) -> tuple[Candidate, TuningReport]:
+    """Time the candidates' training steps on a real batch, then the thread/worker pairs."""
+    loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
+    data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
+    batch = next(iter(data.train_loader))
+    work = TrainingWork(cfg, loss_fn)
+    steps = {c.name: training_step(work, c.runtime(base)) for c in options}
+    on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    warmup = {c.name: 3 if c.compile else 1 for c in options}
+    measured = measure(on_batch, len(batch["image"]), budget.left, warmup)
+    device = device_name(base.device)
+    if not measured.rates:
+        why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
+            f"hardware.tune_budget too small for one round ({budget.elapsed():.1f} s spent)"
+        )
+        return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
+    chosen = choose(options, measured.rates, float(cfg.hardware.tolerance))
+    report = TuningReport(
+        "train",
+        device,
+        chosen.name,
+        "measured",
+        rates={k: round(v, 2) for k, v in measured.rates.items()},
+        dropped=measured.dropped,
+        rounds=measured.rounds,
+    )
+    report.threads, report.workers = pairs[0]
+    if len(pairs) > 1:
+        step = steps[chosen.name]
+        del steps, on_batch
+        rates = measure_pairs(
+            pairs,
+            data.train_loader,
+            step,
+            chosen.runtime(base),
+            lambda: budget.left(measured.reference_step or 0.0),
+        )
+        if rates:
+            report.threads, report.workers = choose_pair(
+                pairs, rates, float(cfg.hardware.tolerance)
+            )
+            report.thread_rates = {k: round(v, 2) for k, v in rates.items()}
+    report.seconds = round(budget.elapsed(), 2)
+    return chosen, report
