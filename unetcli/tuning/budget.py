@@ -38,5 +38,11 @@ class Budget:
         """Seconds still allowed, given the time of one step."""
         return self.total(step_seconds) - self.elapsed()
 
+    def describe(self) -> str:
+        parts = [f"{self.seconds:g} s"] if self.seconds is not None else []
+        if self.share is not None and self.planned_steps:
+            parts.append(f"{self.share:.0%} of a {self.planned_steps}-step run")
+        return " or ".join(parts) or "unlimited"
+
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

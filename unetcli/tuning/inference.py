@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from unetcli.checkpoints import load_checkpoint
 from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.inference.restore import rebuild_model
-from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.budget import Budget
+from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
 from unetcli.tuning.measure import measure

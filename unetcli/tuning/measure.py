@@ -70,9 +70,10 @@ def measure(
 
     `steps` is ordered most exact first; the first survivor is the reference.
     After the warm-up, `limit(step_seconds)` gives the seconds left (it may
-    depend on the step time: a share of the planned run). A round starts only
-    if it is expected to end within them; if not even one fits, nothing is
-    measured (`rounds == 0`).
+    depend on the step time: a share of the planned run). The first round runs
+    if any time is left (the warm-up's first calls overstate a step's time);
+    every further round only if the last one's time still fits. If the
+    warm-up alone used the budget, nothing is measured (`rounds == 0`).
     """
     started = time.perf_counter()
     out = Measured()
@@ -81,7 +82,7 @@ def measure(
     times: dict[str, list[float]] = {name: [] for name in alive}
     deadline = time.perf_counter() + limit(round_estimate / max(len(steps), 1))
     for r in range(MAX_ROUNDS):
-        if not alive or time.perf_counter() + round_estimate > deadline:
+        if not alive or time.perf_counter() + (round_estimate if r else 0.0) > deadline:
             break
         round_start = time.perf_counter()
         order = alive[r % len(alive) :] + alive[: r % len(alive)]

@@ -23,6 +23,7 @@ class TuningReport:
     thread_rates: dict[str, float] = field(default_factory=dict)
     rounds: int = 0
     seconds: float = 0.0
+    tolerance: float = 0.0
     note: str = ""
 
     def reason(self) -> str:
@@ -36,7 +37,7 @@ class TuningReport:
                 out += "; threads/workers " + ", ".join(f"{k} {v:.1f}" for k, v in pairs)
             if self.dropped:
                 out += "; out: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items())
-            return out
+            return f"{out}; {self.note}" if self.note else out
         return self.note
 
     def to_json(self) -> dict:

@@ -49,13 +49,18 @@ def thread_pairs(hw: DictConfig, n_cores: int) -> list[Pair]:
     return pairs
 
 
-def _visit(loader: DataLoader, step: BatchStep, steps: int) -> float | None:
-    """Images/s over `steps` batches after the first (which pays the workers' start)."""
+def _visit(loader: DataLoader, step: BatchStep, steps: int, deadline: float) -> float | None:
+    """Images/s over `steps` batches after the first (which pays the workers' start).
+
+    None if the loader ran dry or the deadline passed first (the visit stops there).
+    """
     batches = iter(loader)
     try:
         step(next(batches))
         start, images = time.perf_counter(), 0
         for batch in itertools.islice(batches, steps):
+            if time.perf_counter() > deadline:
+                return None
             step(batch)
             images += len(batch["image"])
     except StopIteration:
@@ -71,34 +76,37 @@ def measure_pairs(
     train_loader: DataLoader,
     step: BatchStep,
     runtime: Runtime,
+    step_seconds: float,
     seconds_left: Callable[[], float],
 ) -> dict[str, float]:
-    """Images/s end to end of each (threads, workers) pair, while `seconds_left()` allows."""
+    """Images/s end to end of each (threads, workers) pair, while `seconds_left()` allows.
+
+    A visit is expected to take (workers + 3) steps of `step_seconds`; it starts
+    only if it fits. Returns {} unless every pair was visited at least once (a
+    partial answer would favour whichever pair happened to be timed).
+    """
     rates: dict[str, list[float]] = {}
     previous = torch.get_num_threads()
-    visit_seconds = 0.0
     try:
         for pair in pairs + pairs[::-1]:
-            if seconds_left() < visit_seconds:
+            if seconds_left() < (pair[1] + 3) * step_seconds:
                 break
             torch.set_num_threads(pair[0])
+            settings = loader_settings(replace(runtime, num_workers=pair[1]))
             loader = DataLoader(
                 train_loader.dataset,
                 batch_size=train_loader.batch_size,
                 sampler=train_loader.sampler,
                 drop_last=train_loader.drop_last,
-                **{
-                    **loader_settings(replace(runtime, num_workers=pair[1])),
-                    "persistent_workers": False,
-                },
+                **{**settings, "persistent_workers": False},
             )
-            started = time.perf_counter()
-            rate = _visit(loader, step, 2 * pair[1] + 3)
-            visit_seconds = max(visit_seconds, time.perf_counter() - started)
+            rate = _visit(loader, step, pair[1] + 2, time.perf_counter() + seconds_left())
             if rate is not None:
                 rates.setdefault(pair_name(pair), []).append(rate)
     finally:
         torch.set_num_threads(previous)
+    if len(rates) < len(pairs):
+        return {}
     return {name: statistics.mean(values) for name, values in rates.items()}
 
 

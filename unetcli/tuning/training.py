@@ -14,8 +14,8 @@ from unetcli.build import build, build_layout
 from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.task import Task
 from unetcli.training.data import build_training_data, split_samples
-from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.budget import Budget
+from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
 from unetcli.tuning.measure import measure
@@ -62,9 +62,7 @@ def training_runtime(cfg: DictConfig) -> Runtime:
     key = cache_key(_key_fields(cfg, base, options, pairs))
     chosen, report = _cached(key, options)
     if report is None:
-        chosen, report = _measure_training(
-            cfg, base, options, pairs, Budget(hw.tune_budget, planned)
-        )
+        chosen, report = _measure_training(cfg, base, options, pairs, planned)
         if report.source == "measured":
             save(key, {"candidate": chosen.name, "report": report.to_json()})
     return settle(base, chosen, report, run_dir, True)
@@ -100,48 +98,68 @@ def _cached(key: str, options: list[Candidate]) -> tuple[Candidate | None, Tunin
 
 
 def _measure_training(
-    cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list, budget: Budget
+    cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list, planned: int
 ) -> tuple[Candidate, TuningReport]:
-    """Time the candidates' training steps on a real batch, then the thread/worker pairs."""
+    """Time the candidates' training steps on a real batch, then the thread/worker pairs.
+
+    The budget's clock starts at the first timed step (building the data and
+    the models, and the imports a first optimizer pulls in, are the run's own
+    start-up). With thread pairs to try, the precision phase keeps 40% of the
+    budget for them.
+    """
     loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
     data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
     batch = next(iter(data.train_loader))
-    work = TrainingWork(cfg, loss_fn)
-    steps = {c.name: training_step(work, c.runtime(base)) for c in options}
+    steps = {c.name: training_step(TrainingWork(cfg, loss_fn), c.runtime(base)) for c in options}
     on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
-    warmup = {c.name: 3 if c.compile else 1 for c in options}
-    measured = measure(on_batch, len(batch["image"]), budget.left, warmup)
-    device = device_name(base.device)
+    budget = Budget(cfg.hardware.tune_budget, planned)
+    reserve = 0.4 if len(pairs) > 1 else 0.0
+    measured = measure(
+        on_batch,
+        len(batch["image"]),
+        lambda s: budget.left(s) - reserve * budget.total(s),
+        {c.name: 3 if c.compile else 1 for c in options},
+    )
     if not measured.rates:
         why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
-            f"hardware.tune_budget too small for one round ({budget.elapsed():.1f} s spent)"
+            f"hardware.tune_budget ({budget.describe()}) is less than one round of "
+            f"{len(options)} steps"
         )
         return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
     chosen = choose(options, measured.rates, float(cfg.hardware.tolerance))
     report = TuningReport(
         "train",
-        device,
+        device_name(base.device),
         chosen.name,
         "measured",
         rates={k: round(v, 2) for k, v in measured.rates.items()},
         dropped=measured.dropped,
         rounds=measured.rounds,
     )
-    report.threads, report.workers = pairs[0]
-    if len(pairs) > 1:
-        step = steps[chosen.name]
-        del steps, on_batch
-        rates = measure_pairs(
-            pairs,
-            data.train_loader,
-            step,
-            chosen.runtime(base),
-            lambda: budget.left(measured.reference_step or 0.0),
-        )
-        if rates:
-            report.threads, report.workers = choose_pair(
-                pairs, rates, float(cfg.hardware.tolerance)
-            )
-            report.thread_rates = {k: round(v, 2) for k, v in rates.items()}
+    report.tolerance = float(cfg.hardware.tolerance)
+    step, seconds = steps[chosen.name], len(batch["image"]) / measured.rates[chosen.name]
+    del steps, on_batch
+    _tune_threads(report, pairs, (data.train_loader, step, chosen.runtime(base)), seconds, budget)
     report.seconds = round(budget.elapsed(), 2)
     return chosen, report
+
+
+def _tune_threads(
+    report: TuningReport, pairs: list, work: tuple, step_seconds: float, budget: Budget
+) -> None:
+    """Fill in threads and workers: measured when every pair fits the budget, else the rule's."""
+    report.threads, report.workers = pairs[0]
+    if len(pairs) < 2:
+        return
+    loader, step, runtime = work
+    rates = measure_pairs(
+        pairs, loader, step, runtime, step_seconds, lambda: budget.left(step_seconds)
+    )
+    if not rates:
+        report.note = (
+            f"threads/workers not measured within hardware.tune_budget ({budget.describe()}): "
+            f"{pair_name(pairs[0])} by rule"
+        )
+        return
+    report.threads, report.workers = choose_pair(pairs, rates, report.tolerance)
+    report.thread_rates = {k: round(v, 2) for k, v in rates.items()}
