@@ -23,6 +23,9 @@ class Budget:
         for key, value in (("seconds", self.seconds), ("share", self.share)):
             if value is not None and value < 0:
                 raise UnetError(f"hardware.tune_budget.{key} must be >= 0 or null, got {value}")
+        self.rounds = int(node.rounds)
+        if self.rounds < 1:
+            raise UnetError(f"hardware.tune_budget.rounds must be at least 1, got {self.rounds}")
         self.planned_steps = planned_steps
         self.started = time.perf_counter()
 

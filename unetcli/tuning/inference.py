@@ -100,7 +100,7 @@ def _measure_forward(
         step = forward_step(rebuild_model(trained.model, "the checkpoint"), c.runtime(base))
         steps[c.name] = lambda s=step: s(batch)
     warmup = {c.name: 3 if c.compile else 1 for c in options}
-    measured = measure(steps, shape[0], budget.left, warmup)
+    measured = measure(steps, shape[0], budget.left, budget.rounds, warmup)
     if not measured.rates:
         why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
             "hardware.tune_budget too small for one round"

@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 
 Step = Callable[[], float]
 
-#: Rounds beyond which more measuring changes nothing worth the time.
-MAX_ROUNDS = 7
-
 
 @dataclass
 class Measured:
@@ -64,11 +61,13 @@ def measure(
     steps: dict[str, Step],
     images_per_step: int,
     limit: Callable[[float], float],
+    rounds: int,
     warmup: dict[str, int] | None = None,
 ) -> Measured:
     """Alternate the candidates' steps while the budget allows; paired-median images/s.
 
     `steps` is ordered most exact first; the first survivor is the reference.
+    At most `rounds` rounds are run.
     After the warm-up, `limit(step_seconds)` gives the seconds left (it may
     depend on the step time: a share of the planned run). The first round runs
     if any time is left (the warm-up's first calls overstate a step's time);
@@ -81,7 +80,7 @@ def measure(
     alive = [name for name in steps if name not in out.dropped]
     times: dict[str, list[float]] = {name: [] for name in alive}
     deadline = time.perf_counter() + limit(round_estimate / max(len(steps), 1))
-    for r in range(MAX_ROUNDS):
+    for r in range(rounds):
         if not alive or time.perf_counter() + (round_estimate if r else 0.0) > deadline:
             break
         round_start = time.perf_counter()

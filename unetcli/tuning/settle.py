@@ -30,7 +30,9 @@ def with_forced_threads(base: Runtime, hw: DictConfig) -> Runtime:
 
 
 def forced_keys(hw: DictConfig) -> str:
-    return " ".join(f"hardware.{k}={hw[k]}" for k in FORCEABLE if hw[k] != "auto")
+    """`hardware.precision=bf16 hardware.channels_last=true`: the keys not left at auto."""
+    shown = {k: str(hw[k]).lower() if isinstance(hw[k], bool) else hw[k] for k in FORCEABLE}
+    return " ".join(f"hardware.{k}={v}" for k, v in shown.items() if v != "auto")
 
 
 def rule_candidate(base: Runtime, candidates: list[Candidate]) -> Candidate:

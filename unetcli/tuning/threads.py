@@ -45,8 +45,8 @@ def thread_pairs(hw: DictConfig, n_cores: int) -> list[Pair]:
     pairs: list[Pair] = []
     for w in workers:
         choices = [forced_threads] if forced_threads else [n_cores, max(1, n_cores - w)]
-        pairs += [(t, w) for t in choices if (t, w) not in pairs]
-    return pairs
+        pairs += [(t, w) for t in choices]
+    return list(dict.fromkeys(pairs))
 
 
 def _visit(loader: DataLoader, step: BatchStep, steps: int, deadline: float) -> float | None:

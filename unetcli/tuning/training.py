@@ -118,6 +118,7 @@ def _measure_training(
         on_batch,
         len(batch["image"]),
         lambda s: budget.left(s) - reserve * budget.total(s),
+        budget.rounds,
         {c.name: 3 if c.compile else 1 for c in options},
     )
     if not measured.rates:
