@@ -19,8 +19,9 @@ from omegaconf import OmegaConf
 from tests.helpers import compose, tiny_overrides
 from unetcli.build import build_model
 from unetcli.checkpoints import save_checkpoint
-from unetcli.tuning import inference_runtime, training
+from unetcli.tuning import training
 from unetcli.tuning.candidates import Candidate
+from unetcli.tuning.inference import inference_runtime
 
 SLEEP = 0.08  # seconds added to a slowed candidate's step (a tiny step takes ~10-30 ms)
 

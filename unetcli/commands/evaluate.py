@@ -40,7 +40,7 @@ from unetcli.inference.restore import Restored, restore
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
-from unetcli.tuning import inference_runtime
+from unetcli.tuning.inference import inference_runtime
 
 
 def _samples(restored, split: str, seed: int) -> list[Sample]:

@@ -38,7 +38,7 @@ from unetcli.inference.submission import SubmissionWriter
 from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
-from unetcli.tuning import inference_runtime
+from unetcli.tuning.inference import inference_runtime
 
 SUBMISSION = "submission.csv.gz"
 PICTURES = ("masks", "probabilities", "overlays")  # predict.save_<name> writes <name>/

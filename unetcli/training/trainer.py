@@ -32,7 +32,7 @@ from unetcli.training.profiling import StepProfiler
 from unetcli.training.run_log import RunLog
 from unetcli.training.schedulers import Schedule
 from unetcli.training.summary import print_training_summary, write_result
-from unetcli.tuning import training_runtime
+from unetcli.tuning.training import training_runtime
 
 
 class Trainer:
