@@ -150,9 +150,10 @@ def test_tuning_keeps_within_its_budget(tmp_path, monkeypatch):
 
 def test_tune_false_keeps_the_rule(tmp_path, monkeypatch):
     calls = instrumented(monkeypatch)
-    runtime = training.training_runtime(tuning_config(tmp_path, "hardware.tune=false"))
+    cfg = tuning_config(tmp_path, "hardware.tune=false", "hardware.channels_last=true")
+    runtime = training.training_runtime(cfg)
     assert calls == [] and hardware_json(tmp_path)["source"] == "rule"
-    assert "hardware.tune=false" in runtime.describe()
+    assert runtime.channels_last and "(hardware.tune=false: rule)" in runtime.describe()
 
 
 def test_evaluate_and_predict_time_forward_passes(tmp_path, monkeypatch):

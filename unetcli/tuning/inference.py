@@ -55,7 +55,7 @@ def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
     options = candidates(hw, base.device)
     if not hw.tune or not checkpoint or not Path(str(checkpoint)).is_file():
         report = rule_report(command, base, "hardware.tune=false: rule" if not hw.tune else "rule")
-        return settle(base, rule_candidate(base, options), report, run_dir, False)
+        return settle(base, rule_candidate(base), report, run_dir, False)
     if len(options) == 1:
         report = rule_report(command, base, f"forced by {forced_keys(hw)}")
         return settle(base, options[0], report, run_dir, False)

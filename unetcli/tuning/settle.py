@@ -35,10 +35,11 @@ def forced_keys(hw: DictConfig) -> str:
     return " ".join(f"hardware.{k}={v}" for k, v in shown.items() if v != "auto")
 
 
-def rule_candidate(base: Runtime, candidates: list[Candidate]) -> Candidate:
-    """The candidate today's rule would pick, or the most exact one if the rule's is not listed."""
+def rule_candidate(base: Runtime, candidates: list[Candidate] | None = None) -> Candidate:
+    """The setting the rule picks (`resolve_hardware`, forced keys included); when
+    `candidates` are given and it is not among them, the most exact candidate."""
     rule = Candidate(base.precision, base.channels_last, base.compile)
-    return rule if rule in candidates else candidates[0]
+    return rule if candidates is None or rule in candidates else candidates[0]
 
 
 def rule_report(mode: str, base: Runtime, note: str) -> TuningReport:

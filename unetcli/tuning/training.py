@@ -51,7 +51,7 @@ def training_runtime(cfg: DictConfig) -> Runtime:
     base = with_forced_threads(resolve_hardware(hw), hw)
     if not hw.tune:
         report = rule_report("train", base, "hardware.tune=false: rule")
-        return settle(base, rule_candidate(base, [Candidate("fp32", False)]), report, run_dir, True)
+        return settle(base, rule_candidate(base), report, run_dir, True)
     planned = planned_steps(cfg)
     options = candidates(hw, base.device, planned)
     pairs = thread_pairs(hw, cores())
