@@ -104,8 +104,8 @@ def _measure_training(
 
     The budget's clock starts at the first timed step (building the data and
     the models, and the imports a first optimizer pulls in, are the run's own
-    start-up). With thread pairs to try, the precision phase keeps 40% of the
-    budget for them.
+    start-up). With thread pairs to try, the precision phase leaves them the
+    time of one visit each, when that is at most 40% of the budget.
     """
     loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
     data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
@@ -113,11 +113,10 @@ def _measure_training(
     steps = {c.name: training_step(TrainingWork(cfg, loss_fn), c.runtime(base)) for c in options}
     on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
     budget = Budget(cfg.hardware.tune_budget, planned)
-    reserve = 0.4 if len(pairs) > 1 else 0.0
     measured = measure(
         on_batch,
         len(batch["image"]),
-        lambda s: budget.left(s) - reserve * budget.total(s),
+        lambda s: budget.left(s) - _thread_reserve(pairs, s, budget),
         budget.rounds,
         {c.name: 3 if c.compile else 1 for c in options},
     )
@@ -143,6 +142,15 @@ def _measure_training(
     _tune_threads(report, pairs, (data.train_loader, step, chosen.runtime(base)), seconds, budget)
     report.seconds = round(budget.elapsed(), 2)
     return chosen, report
+
+
+def _thread_reserve(pairs: list, step_seconds: float, budget: Budget) -> float:
+    """Seconds the precision phase leaves for the thread trial: what one visit of every
+    pair needs, if that is at most 40% of the budget (else the trial is skipped)."""
+    if len(pairs) < 2:
+        return 0.0
+    needed = sum(workers + 3 for _, workers in pairs) * step_seconds
+    return needed if needed <= 0.4 * budget.total(step_seconds) else 0.0
 
 
 def _tune_threads(
