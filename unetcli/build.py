@@ -6,7 +6,6 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
@@ -90,11 +89,13 @@ def _seed_worker(worker_id: int) -> None:
 
     Each worker holds a copy of the dataset's transform with the same seed;
     without this every worker would replay the same augmentations. A worker
-    works on one core: with torch's and OpenCV's default thread pools (one
-    thread per core each) the workers would take the cores the model computes on.
+    computes with one torch thread (torch's own worker loop sets that too), so
+    the workers do not take the cores the model computes on. OpenCV's thread
+    count is not changed here: calling cv2.setNumThreads in a forked worker
+    can deadlock on the pool lock inherited from the parent (a worker hung so
+    in this project's tests).
     """
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
