@@ -1,7 +1,7 @@
 """Torch threads against loader workers, measured together with the real data pipeline.
 
-Each loader worker decodes and augments on one core (one torch and one OpenCV
-thread, set in every worker by `unetcli.build.loader_settings`); the main process computes with
+Each loader worker decodes and augments with one torch thread (set in every
+worker by `unetcli.build.loader_settings`); the main process computes with
 `torch.set_num_threads` threads. Too few workers starve the model, too many
 take its cores: the pairs are timed end to end (real loader feeding the chosen
 step), each visit with a fresh loader, in forward then reverse order.
