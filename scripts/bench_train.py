@@ -1,85 +1,175 @@
-"""Training throughput of the U-Net under each CPU/GPU precision setting.
+"""Training throughput of every precision/layout setting, and `unet train` against its bare step.
 
-Backs the `hardware=auto` choice: on CPUs with bf16 units, bf16 autocast plus
-channels-last is the default because it trains several times faster than fp32.
+1. The table: training steps of any model config at any input size and batch
+   in each setting (CPU: fp32 / bf16 x contiguous / channels-last, bf16 even
+   where the CPU lacks bf16 units, to show what it costs there; CUDA adds TF32
+   and fp16), alternated one step at a time with paired medians, exactly as the
+   tuner behind `hardware=auto` measures (unetcli/tuning/measure.py).
+2. End to end (unless --no-e2e): `unet train` (hardware=auto: the tuner chooses,
+   given --tune-seconds whatever the run's length; its cache is the user's own)
+   on a synthetic set of the same size, training steps only (no validation),
+   against the bare step of the setting it chose, timed before and after the
+   run. The ratio must be at least 0.9 (exit status 1 otherwise).
 
-    python scripts/bench_train.py                      # 64-wide U-Net, 128x128, batch 8
-    python scripts/bench_train.py --widths 16 32 64 128 256 --size 96 128
+    python scripts/bench_train.py                                   # unet_small, 96x128, batch 8
+    python scripts/bench_train.py --model unet --size 128 128 --no-e2e
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-import torch
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from unetcli.hardware import Runtime, cpu_has_bf16, resolve_hardware
-from unetcli.losses import BCEDiceLoss
-from unetcli.models import UNet
-from unetcli.task import Task
+import torch  # noqa: E402
+from hydra import compose as hydra_compose  # noqa: E402
+from hydra import initialize_config_dir  # noqa: E402
+
+from unetcli.build import build  # noqa: E402
+from unetcli.config_dir import config_dir  # noqa: E402
+from unetcli.hardware import cpu_has_bf16, resolve_hardware  # noqa: E402
+from unetcli.task import Task  # noqa: E402
+from unetcli.tuning.candidates import Candidate  # noqa: E402
+from unetcli.tuning.measure import measure  # noqa: E402
+from unetcli.tuning.steps import TrainingWork, training_step  # noqa: E402
+
+REQUIRED_RATIO = 0.9
 
 
-def images_per_second(runtime: Runtime, args: argparse.Namespace) -> float:
-    torch.manual_seed(0)
-    model = runtime.prepare_model(UNet(3, 1, args.widths))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    scaler = runtime.grad_scaler()
-    loss_fn = BCEDiceLoss(Task("binary", 1))
-    images = torch.randn(args.batch, 3, *args.size)
-    masks = (torch.rand(args.batch, *args.size) > 0.5).long().to(runtime.device)
+def compose(command: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return hydra_compose(config_name=command, overrides=overrides)
 
-    def step() -> None:
-        with runtime.autocast():
-            logits = model(runtime.to_input(images))
-        loss = loss_fn(logits.float(), masks)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
 
-    for _ in range(args.warmup):
-        step()
-    if runtime.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    if runtime.device.type == "cuda":
-        torch.cuda.synchronize()
-    return args.steps * args.batch / (time.perf_counter() - start)
+def unet_command() -> list[str]:
+    script = Path(sys.executable).parent / "unet"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "unetcli"]
+
+
+def overrides(args: argparse.Namespace, data: Path) -> list[str]:
+    """The synthetic set at --size, --model, --batch; training only (no validation split)."""
+    h, w = args.size
+    return [
+        f"model={args.model}",
+        f"paths.data_dir={data}",
+        "dataset.layout.num_objects=" + str(max(8, (args.steps * args.batch) // 4 + 2)),
+        f"dataset.layout.height={h}",
+        f"dataset.layout.width={w}",
+        f"dataset.image_size=[{h},{w}]",
+        "dataset.validation_size=0",
+        "trainer.monitor=train/loss",
+        "trainer.monitor_mode=min",
+        f"trainer.batch_size={args.batch}",
+    ]
+
+
+def settings() -> list[Candidate]:
+    cuda = torch.cuda.is_available()
+    precisions = ["fp32", "tf32", "bf16", "fp16"] if cuda else ["fp32", "bf16"]
+    return [Candidate(p, cl) for p in precisions for cl in (False, True)]
+
+
+def bare_rates(args: argparse.Namespace, data: Path, options: list[Candidate]) -> dict:
+    """Images/s of each setting's bare training step (alternated, paired medians)."""
+    cfg = compose("train", [*overrides(args, data), "paths.run_dir=unused"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = resolve_hardware(compose("train", [f"hardware.device={device}"]).hardware)
+    task = Task.from_config(cfg.dataset)
+    work = TrainingWork(cfg, build(cfg.loss, "loss", task=task))
+    h, w = args.size
+    batch = {
+        "image": torch.randn(args.batch, int(cfg.dataset.in_channels), h, w),
+        "mask": (torch.rand(args.batch, h, w) > 0.5).long(),
+    }
+    steps = {c.name: training_step(work, c.runtime(base)) for c in options}
+    on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    result = measure(on_batch, args.batch, lambda _: float("inf"), args.rounds)
+    return {"rates": result.rates, "dropped": result.dropped, "rounds": result.rounds}
+
+
+def end_to_end(args: argparse.Namespace, data: Path, out: Path) -> tuple[float, dict]:
+    """Images/s of `unet train`'s training epochs after the first, and its hardware.json."""
+    run = [
+        *unet_command(),
+        "train",
+        *overrides(args, data),
+        f"paths.output_root={out}",
+        f"trainer.epochs={args.epochs}",
+        f"trainer.max_steps_per_epoch={args.steps}",
+        "trainer.progress=false",
+        # A short benchmark run: let the tuner measure for up to this long anyway.
+        f"hardware.tune_budget.seconds={args.tune_seconds}",
+        "hardware.tune_budget.share=null",
+    ]
+    proc = subprocess.run(run, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"unet train failed:\n{proc.stdout}\n{proc.stderr}")
+    print("  " + proc.stdout.splitlines()[0])
+    run_dir = next((out / "train").iterdir())
+    with open(run_dir / "metrics.csv") as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f)][1:]
+    hardware = json.loads((run_dir / "hardware.json").read_text())
+    return args.steps * args.batch / statistics.median(seconds), hardware
+
+
+def print_table(args: argparse.Namespace, bare: dict) -> None:
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    print(
+        f"model={args.model}, {args.size[0]}x{args.size[1]}, batch {args.batch}, {device}, "
+        f"{torch.get_num_threads()} threads, {bare['rounds']} alternated rounds; "
+        f"CPU bf16 units: {cpu_has_bf16()}"
+    )
+    rates = bare["rates"]
+    print("| " + " | ".join(rates) + " |")
+    print("|" + "---|" * len(rates))
+    best = max(rates.values())
+    print("| " + " | ".join(f"**{r:.2f}**" if r == best else f"{r:.2f}" for r in rates.values()))
+    for name, why in bare["dropped"].items():
+        print(f"  {name}: out ({why})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256, 512, 1024])
-    parser.add_argument("--size", type=int, nargs=2, default=[128, 128])
+    parser.add_argument("--model", default="unet_small", help="a conf/model/ name")
+    parser.add_argument("--size", type=int, nargs=2, default=[96, 128])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds of the table")
+    parser.add_argument("--steps", type=int, default=20, help="unet train: steps per epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="unet train: epochs (first dropped)")
+    parser.add_argument("--tune-seconds", type=float, default=30, help="unet train: tuning time")
+    parser.add_argument("--no-e2e", action="store_true", help="only the table")
     args = parser.parse_args()
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    settings = [("fp32", False), ("fp32", True)]
-    if device == "cuda" or cpu_has_bf16():
-        settings += [("bf16", False), ("bf16", True)]
-    if device == "cuda":
-        settings.append(("fp16", True))
-    auto = resolve_hardware({"device": device})
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        bare = bare_rates(args, data, settings())
+        print_table(args, bare)
+        if args.no_e2e:
+            return
+        rate, hardware = end_to_end(args, data, Path(tmp) / "out")
+        chosen = next(c for c in settings() if c.name == hardware["chosen"])
+        before = bare["rates"][chosen.name]
+        if hardware.get("threads") and hardware["threads"] != torch.get_num_threads():
+            torch.set_num_threads(int(hardware["threads"]))
+            before = None  # the table ran with other threads than the run
+        after = bare_rates(args, data, [chosen])["rates"][chosen.name]
+        reference = statistics.mean([r for r in (before, after) if r is not None])
+    ratio = rate / reference
     print(
-        f"U-Net widths {args.widths}, {args.size[0]}x{args.size[1]}, batch {args.batch}, "
-        f"{args.steps} steps on {device} ({torch.get_num_threads()} threads); "
-        f"hardware=auto picks {auto.describe()}"
+        f"unet train chose {hardware['chosen']} ({hardware['reason']}); "
+        f"{hardware['workers']} loader workers, {hardware['threads']} torch threads\n"
+        f"unet train {rate:.2f} img/s vs bare step {reference:.2f} img/s: ratio {ratio:.2f} "
+        f"(must be >= {REQUIRED_RATIO})"
     )
-    baseline = None
-    for precision, channels_last in settings:
-        runtime = resolve_hardware(
-            {"device": device, "precision": precision, "channels_last": channels_last}
-        )
-        rate = images_per_second(runtime, args)
-        baseline = baseline or rate
-        layout = "channels-last" if channels_last else "contiguous"
-        print(f"  {precision:<5} {layout:<14} {rate:7.2f} images/s  ({rate / baseline:.2f}x fp32)")
+    if ratio < REQUIRED_RATIO:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

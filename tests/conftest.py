@@ -33,6 +33,13 @@ from tests.helpers import (  # noqa: E402, F401  (re-exported for older imports)
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tuning_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hardware tuner's cache ($XDG_CACHE_HOME/unetcli) in a temporary folder, never
+    the user's own; inherited by `unet` subprocesses."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty folder to run `unet` in, so nothing lands in the checkout."""

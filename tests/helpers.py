@@ -87,6 +87,8 @@ def tiny_overrides(root: Path, objects: int = 80) -> list[str]:
         "trainer.batch_size=8",
         "trainer.progress=false",
         "hardware.num_workers=0",
+        # The tuner has its own tests (test_tuning.py); other runs use the rule at once.
+        "hardware.tune=false",
     ]
 
 

@@ -85,11 +85,17 @@ def loader_settings(runtime: Runtime) -> dict[str, Any]:
 
 
 def _seed_worker(worker_id: int) -> None:
-    """Seed a loader worker from torch's per-worker seed (base seed + worker id).
+    """Seed a loader worker from torch's per-worker seed (base seed + worker id), one thread.
 
     Each worker holds a copy of the dataset's transform with the same seed;
-    without this every worker would replay the same augmentations.
+    without this every worker would replay the same augmentations. A worker
+    computes with one torch thread (torch's own worker loop sets that too), so
+    the workers do not take the cores the model computes on. OpenCV's thread
+    count is not changed here: calling cv2.setNumThreads in a forked worker
+    can deadlock on the pool lock inherited from the parent (a worker hung so
+    in this project's tests).
     """
+    torch.set_num_threads(1)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

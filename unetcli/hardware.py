@@ -1,9 +1,12 @@
 """Turning the `hardware` config group into a device, a precision and loader settings.
 
-`auto` picks the fastest correct setting for the machine: CUDA when present
-(bf16 autocast where the GPU supports it, else fp16 with a grad scaler), else
-the CPU with bf16 autocast and channels-last memory where the CPU has bf16
-units (AVX-512 BF16 / AMX), which trains the U-Net 2.5-3x faster than fp32 there.
+`resolve_hardware` is the rule without measuring (`hardware.tune=false`, and
+the starting point of the tuner in `unetcli.tuning`): CUDA when present (bf16
+autocast where the GPU supports it, else fp16 with a grad scaler), else the CPU
+with bf16 autocast and channels-last memory where the CPU has bf16 units. No CPU
+flag predicts which setting is fastest (bf16 is 2.6x fp32 on an AMD EPYC and
+slower than fp32 channels-last on an Intel Xeon without AMX), so `hardware=auto`
+measures by default; the tuner returns a `Runtime` that also says why.
 """
 
 from __future__ import annotations
@@ -40,10 +43,29 @@ class Runtime:
     channels_last: bool
     num_workers: int
     pin_memory: bool
+    #: torch intra-op threads of the main process (None: torch's own default).
+    threads: int | None = None
+    #: CUDA: TensorFloat-32 matmuls and convolutions for fp32 work.
+    tf32: bool = False
+    #: torch.compile the model (`nn.Module.compile`, so state_dict keys stay the same).
+    compile: bool = False
+    #: Why this setting: what was measured, forced, cached or ruled.
+    reason: str = ""
 
     @property
     def precision(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        if self.amp_dtype is None:
+            return "tf32" if self.tf32 else "fp32"
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+    def apply(self) -> None:
+        """Set the process-wide knobs this runtime needs: threads, TF32, cuDNN autotuning."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+            torch.backends.cudnn.allow_tf32 = self.tf32
+            torch.backends.cudnn.benchmark = True
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -64,11 +86,19 @@ class Runtime:
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if self.compile:
+            model.compile()
         return model
 
     def describe(self) -> str:
-        layout = ", channels-last" if self.channels_last else ""
-        return f"{self.device.type} {self.precision}{layout}, {self.num_workers} loader workers"
+        layout = " channels-last" if self.channels_last else ""
+        compiled = " compiled" if self.compile else ""
+        why = f" ({self.reason})" if self.reason else ""
+        threads = f", {self.threads} torch threads" if self.threads else ""
+        return (
+            f"{self.device.type} {self.precision}{layout}{compiled}{why}, "
+            f"{self.num_workers} loader workers{threads}"
+        )
 
 
 def _flag(value: object, default: bool, key: str) -> bool:

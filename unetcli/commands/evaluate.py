@@ -28,7 +28,7 @@ from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.report import EvaluationReport, ImageResult, Scorer, class_names
 from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
 from unetcli.evaluation.sweep import check_thresholds
-from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.hardware import Runtime
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
@@ -46,6 +46,7 @@ from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
 from unetcli.training.processes import SingleProcess
+from unetcli.tuning.inference import agreed_inference_runtime
 
 
 def _samples(restored, split: str, seed: int) -> list[Sample]:
@@ -190,7 +191,7 @@ def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
     started = time.time()
     run_dir = Path(cfg.paths.run_dir)
     ev = cfg.evaluate
-    runtime = resolve_hardware(cfg.hardware)
+    runtime = agreed_inference_runtime(cfg, "evaluate", processes)
     with processes.main_first():  # a generated dataset is written once
         restored = restore(cfg, runtime)
     trained = restored.config

@@ -27,7 +27,7 @@ from unetcli.distributed.launch import launch
 from unetcli.drawing import overlay
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
-from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.hardware import Runtime
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
@@ -42,6 +42,7 @@ from unetcli.rle import rle_encode
 from unetcli.summary import print_summary
 from unetcli.task import Task
 from unetcli.training.processes import SingleProcess
+from unetcli.tuning.inference import agreed_inference_runtime
 
 SUBMISSION = "submission.csv.gz"
 PICTURES = ("masks", "probabilities", "overlays")  # predict.save_<name> writes <name>/
@@ -274,7 +275,7 @@ def predict(cfg: DictConfig, processes: SingleProcess) -> Path:
     steady_memory()
     if not processes.is_main:
         opts.progress = False  # one progress bar: the main process's
-    runtime = resolve_hardware(cfg.hardware)
+    runtime = agreed_inference_runtime(cfg, "predict", processes)
     with processes.main_first():  # a generated dataset is written once
         restored = restore(cfg, runtime)
     threshold, threshold_text = _threshold(opts, str(cfg.checkpoint))

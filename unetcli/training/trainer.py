@@ -21,7 +21,6 @@ from tqdm import tqdm
 from unetcli.build import build, build_model, build_optimizer, seed_everything
 from unetcli.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.errors import UnetError
-from unetcli.hardware import resolve_hardware
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.summary import format_metrics
 from unetcli.task import Task
@@ -45,6 +44,7 @@ from unetcli.training.profiling import StepProfiler
 from unetcli.training.run_log import RunLog
 from unetcli.training.schedulers import Schedule
 from unetcli.training.summary import print_training_summary, write_result
+from unetcli.tuning.training import training_runtime
 
 
 class Trainer:
@@ -72,7 +72,10 @@ class Trainer:
         """Build data, model, loss, optimizer and schedule; restore them on resume."""
         cfg = self.cfg
         seed_everything(int(cfg.seed))
-        self.runtime = resolve_hardware(cfg.hardware)
+        # The main process measures (or reads its cache); every process uses its choice.
+        runtime = training_runtime(cfg) if self.processes.is_main else None
+        self.runtime = self.processes.from_main(runtime)
+        self.runtime.apply()
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
         with self.processes.main_first():  # e.g. the synthetic set is generated once

@@ -1,0 +1,181 @@
+"""The hardware tuner behind hardware=auto: it measures, picks the faster setting, honours
+forced keys, drops broken candidates, keeps to its budget and remembers its answer.
+
+In-process, on the tiny synthetic model; a slower candidate is made by injecting a
+sleep into its real training step, so the right answer is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from tests.helpers import compose, tiny_overrides
+from unetcli.build import build_model
+from unetcli.checkpoints import save_checkpoint
+from unetcli.tuning import training
+from unetcli.tuning.candidates import Candidate
+from unetcli.tuning.inference import inference_runtime
+
+SLEEP = 0.08  # seconds added to a slowed candidate's step (a tiny step takes ~10-30 ms)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_process(tmp_path_factory):
+    """Pay the process's one-time costs (first backward, oneDNN set-up) before any budget
+    is timed, so that no test's result depends on running first."""
+    cfg = tuning_config(tmp_path_factory.mktemp("warm"), "hardware.tune=false")
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model = build_model(cfg.model).to(memory_format=layout)
+        images = torch.randn(2, 3, 48, 64).contiguous(memory_format=layout)
+        model(images).mean().backward()
+
+
+def tuning_config(root: Path, *extra: str):
+    """The tiny training run with the tuner on: 3 s or 3 rounds of measuring, no share limit."""
+    overrides = [
+        *tiny_overrides(root, objects=4),
+        "hardware=cpu",
+        "hardware.tune=true",
+        "hardware.tune_budget.seconds=3",
+        "hardware.tune_budget.share=null",
+        "hardware.tune_budget.rounds=3",
+        f"paths.run_dir={root / 'run'}",
+        *extra,
+    ]
+    return compose("train", overrides)
+
+
+def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -> list[str]:
+    """Wrap the tuner's real training step: record each call's candidate; slow or break one."""
+    calls: list[str] = []
+    real = training.training_step
+
+    def make(work, runtime):
+        step = real(work, runtime)
+        name = Candidate(runtime.precision, runtime.channels_last, runtime.compile).name
+
+        def wrapped(batch: dict) -> float:
+            calls.append(name)
+            if name == slow:
+                time.sleep(SLEEP)
+            value = step(batch)
+            return math.nan if name == nan else value
+
+        return wrapped
+
+    monkeypatch.setattr(training, "training_step", make)
+    return calls
+
+
+def hardware_json(root: Path) -> dict:
+    return json.loads((root / "run" / "hardware.json").read_text())
+
+
+@pytest.mark.parametrize("slow, fast", [("fp32", "fp32-cl"), ("fp32-cl", "fp32")])
+def test_picks_the_faster_of_two_candidates(tmp_path, monkeypatch, slow, fast):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    instrumented(monkeypatch, slow=slow)
+    cfg = tuning_config(tmp_path, "hardware.precision=fp32")
+    runtime = training.training_runtime(cfg)
+    report = hardware_json(tmp_path)
+    assert report["source"] == "measured" and report["chosen"] == fast
+    assert report["rates"][fast] > report["rates"][slow]
+    assert runtime.channels_last == (fast == "fp32-cl")
+    # The start line names the choice and the measurements behind it.
+    line = runtime.describe()
+    assert line.startswith("cpu fp32" + (" channels-last" if fast == "fp32-cl" else ""))
+    assert "(measured: " + fast in line and " img/s" in line
+
+
+def test_a_forced_precision_is_kept_even_when_slower(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = instrumented(monkeypatch, slow="fp32")
+    runtime = training.training_runtime(tuning_config(tmp_path, "hardware.precision=bf16"))
+    assert runtime.precision == "bf16"
+    assert set(calls) == {"bf16", "bf16-cl"}  # only the layout was measured
+    # Both keys forced: nothing to measure.
+    calls.clear()
+    cfg = tuning_config(tmp_path, "hardware.precision=bf16", "hardware.channels_last=true")
+    runtime = training.training_runtime(cfg)
+    assert calls == [] and (runtime.precision, runtime.channels_last) == ("bf16", True)
+    assert "forced by hardware.precision=bf16 hardware.channels_last=true" in runtime.describe()
+
+
+def test_the_second_run_reuses_the_cache_without_measuring(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = instrumented(monkeypatch, slow="fp32")
+    first = training.training_runtime(tuning_config(tmp_path))
+    assert calls and list((tmp_path / "cache" / "unetcli" / "tuning").glob("*.json"))
+    calls.clear()
+    second = training.training_runtime(tuning_config(tmp_path))
+    assert calls == []
+    assert hardware_json(tmp_path)["source"] == "cache"
+    assert (second.precision, second.channels_last) == (first.precision, first.channels_last)
+    # Another batch size is another key: measured again.
+    training.training_runtime(tuning_config(tmp_path, "trainer.batch_size=4"))
+    assert calls
+
+
+def test_a_candidate_whose_loss_is_not_finite_is_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    instrumented(monkeypatch, slow="fp32", nan="fp32-cl")
+    runtime = training.training_runtime(tuning_config(tmp_path, "hardware.precision=fp32"))
+    report = hardware_json(tmp_path)
+    assert report["dropped"] == {"fp32-cl": "not finite (nan)"}
+    assert list(report["rates"]) == ["fp32"] and not runtime.channels_last
+    assert "out: fp32-cl not finite" in runtime.describe()
+
+
+def test_tuning_keeps_within_its_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = instrumented(monkeypatch, slow="fp32")
+    cfg = tuning_config(
+        tmp_path, "hardware.tune_budget.seconds=1.5", "hardware.tune_budget.rounds=20"
+    )
+    training.training_runtime(cfg)
+    report = hardware_json(tmp_path)
+    # The clock starts at the first timed step; a round starts only while the
+    # last one's time still fits, so the overrun is less than one round.
+    one_round = sum(8 / rate for rate in report["rates"].values())
+    assert report["seconds"] <= 1.5 + one_round
+    assert 1 <= report["rounds"] < 20 and len(calls) == 2 * (report["rounds"] + 1)
+
+
+def test_tune_false_keeps_the_rule(tmp_path, monkeypatch):
+    calls = instrumented(monkeypatch)
+    cfg = tuning_config(tmp_path, "hardware.tune=false", "hardware.channels_last=true")
+    runtime = training.training_runtime(cfg)
+    assert calls == [] and hardware_json(tmp_path)["source"] == "rule"
+    assert runtime.channels_last and "(hardware.tune=false: rule)" in runtime.describe()
+
+
+def test_evaluate_and_predict_time_forward_passes(tmp_path, monkeypatch):
+    """The inference tuner reads the checkpoint's model config and measures it forward only."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    trained = tuning_config(tmp_path)
+    checkpoint = tmp_path / "best.pt"
+    model = build_model(trained.model)
+    config = OmegaConf.to_container(trained, resolve=True)
+    save_checkpoint({"config": config, "model": model.state_dict(), "epoch": 1}, checkpoint)
+    cfg = compose(
+        "evaluate",
+        [
+            f"checkpoint={checkpoint}",
+            "hardware=cpu",
+            "hardware.precision=fp32",
+            "hardware.tune_budget.seconds=1",
+            f"paths.run_dir={tmp_path / 'eval'}",
+        ],
+    )
+    runtime = inference_runtime(cfg, "evaluate")
+    report = json.loads((tmp_path / "eval" / "hardware.json").read_text())
+    assert report["mode"] == "evaluate" and report["source"] == "measured"
+    assert set(report["rates"]) == {"fp32", "fp32-cl"}
+    assert runtime.precision == "fp32" and "measured: " in runtime.describe()

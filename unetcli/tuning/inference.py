@@ -1,0 +1,131 @@
+"""Tuning evaluate and predict: forward passes of the checkpoint's model, no threads trial.
+
+Inference's answer can differ from training's (no backward pass, no optimizer).
+The checkpoint's config gives the model, input size and batch; its weights are
+not needed to time the model, so a fresh copy is built for each candidate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from unetcli.checkpoints import load_checkpoint
+from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.inference.restore import rebuild_model
+from unetcli.training.processes import SingleProcess
+from unetcli.tuning.budget import Budget
+from unetcli.tuning.cache import cache_key, device_name, load, save
+from unetcli.tuning.candidates import Candidate, candidates
+from unetcli.tuning.choice import choose
+from unetcli.tuning.measure import measure
+from unetcli.tuning.report import TuningReport
+from unetcli.tuning.settle import (
+    forced_keys,
+    rule_candidate,
+    rule_report,
+    settle,
+    with_forced_threads,
+)
+from unetcli.tuning.steps import forward_step
+
+#: Input size timed when the checkpoint was trained on whole images of varying size.
+DEFAULT_SIZE = (256, 256)
+
+
+def _input(trained: DictConfig, node: DictConfig) -> tuple[int, int, int, int]:
+    """(batch, channels, height, width) of a typical inference batch of this checkpoint."""
+    dataset = trained.dataset
+    size = node.get("window") or dataset.get("image_size") or dataset.get("crop_size")
+    height, width = (size, size) if isinstance(size, int) else (size or DEFAULT_SIZE)
+    batch = node.get("batch_size") or dataset.get("validation_batch_size") or 8
+    return int(batch), int(dataset.in_channels), int(height), int(width)
+
+
+def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
+    """The hardware setting for `unet evaluate|predict checkpoint=...`, measured where auto.
+
+    Without a readable checkpoint the rule is used (restoring it reports the
+    problem next). Writes hardware.json into the run folder.
+    """
+    hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
+    base = with_forced_threads(resolve_hardware(hw), hw)
+    checkpoint = None if OmegaConf.is_missing(cfg, "checkpoint") else cfg.get("checkpoint")
+    options = candidates(hw, base.device)
+    if not hw.tune or not checkpoint or not Path(str(checkpoint)).is_file():
+        report = rule_report(command, base, "hardware.tune=false: rule" if not hw.tune else "rule")
+        return settle(base, rule_candidate(base), report, run_dir, False)
+    if len(options) == 1:
+        report = rule_report(command, base, f"forced by {forced_keys(hw)}")
+        return settle(base, options[0], report, run_dir, False)
+    trained = OmegaConf.create(load_checkpoint(str(checkpoint))["config"])
+    shape = _input(trained, cfg[command])
+    key = cache_key(
+        {
+            "mode": "inference",
+            "device": device_name(base.device),
+            "model": OmegaConf.to_container(trained.model, resolve=True),
+            "input": list(shape),
+            "candidates": [c.name for c in options],
+            "tolerance": float(hw.tolerance),
+        }
+    )
+    record = load(key)
+    by_name = {c.name: c for c in options}
+    if record and record.get("candidate") in by_name:
+        fields = {k: v for k, v in record["report"].items() if k != "reason"}
+        report = TuningReport(**{**fields, "mode": command, "source": "cache"})
+        return settle(base, by_name[record["candidate"]], report, run_dir, False)
+    chosen, report = _measure_forward(trained, base, options, shape, hw)
+    report.mode = command
+    if report.source == "measured":
+        save(key, {"candidate": chosen.name, "report": report.to_json()})
+    return settle(base, chosen, report, run_dir, False)
+
+
+def _measure_forward(
+    trained: DictConfig,
+    base: Runtime,
+    options: list[Candidate],
+    shape: tuple[int, int, int, int],
+    hw: DictConfig,
+) -> tuple[Candidate, TuningReport]:
+    """Time forward passes of a fresh copy of the checkpoint's model in each candidate."""
+    budget = Budget(hw.tune_budget, None)
+    batch = {"image": torch.randn(*shape, generator=torch.Generator().manual_seed(0))}
+    steps = {}
+    for c in options:
+        torch.manual_seed(0)
+        step = forward_step(rebuild_model(trained.model, "the checkpoint"), c.runtime(base))
+        steps[c.name] = lambda s=step: s(batch)
+    warmup = {c.name: 3 if c.compile else 1 for c in options}
+    measured = measure(steps, shape[0], budget.left, budget.rounds, warmup)
+    if not measured.rates:
+        why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
+            "hardware.tune_budget too small for one round"
+        )
+        return rule_candidate(base, options), rule_report("inference", base, f"not measured: {why}")
+    chosen = choose(options, measured.rates, float(hw.tolerance))
+    report = TuningReport(
+        "inference",
+        device_name(base.device),
+        chosen.name,
+        "measured",
+        rates={k: round(v, 2) for k, v in measured.rates.items()},
+        dropped=measured.dropped,
+        rounds=measured.rounds,
+        seconds=round(budget.elapsed(), 2),
+    )
+    return chosen, report
+
+
+def agreed_inference_runtime(cfg: DictConfig, command: str, processes: SingleProcess) -> Runtime:
+    """`inference_runtime` measured by the main process alone; every process uses its choice.
+
+    Processes measuring at once would slow each other down and could choose differently.
+    """
+    runtime = processes.from_main(inference_runtime(cfg, command) if processes.is_main else None)
+    runtime.apply()
+    return runtime

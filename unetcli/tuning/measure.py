@@ -1,0 +1,113 @@
+"""Timing candidate steps against each other on a machine that others share.
+
+Steps are alternated one by one (the order rotating each round), so a slow
+spell of the machine hits every candidate alike, and each candidate's speed is
+the median over rounds of its time *paired* with the reference's time of the
+same round: drift that slows a whole round cancels out of the ratio.
+A step returns its loss (or output statistic); a candidate whose value is not
+finite, or whose step raises, is out.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Step = Callable[[], float]
+
+
+@dataclass
+class Measured:
+    """Images per second of each surviving candidate, and why the others are out."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+    rounds: int = 0
+    seconds: float = 0.0
+    #: Median seconds of one step of the reference (the first candidate), for the budget.
+    reference_step: float | None = None
+
+
+def _run(step: Step) -> tuple[float, str | None]:
+    """(seconds, why it is out or None)."""
+    start = time.perf_counter()
+    try:
+        value = step()
+    except (RuntimeError, ValueError, NotImplementedError) as err:
+        return time.perf_counter() - start, f"failed: {str(err).splitlines()[0][:120]}"
+    seconds = time.perf_counter() - start
+    if not math.isfinite(value):
+        return seconds, f"not finite ({value})"
+    return seconds, None
+
+
+def _warm_up(steps: dict[str, Step], warmup: dict[str, int], out: Measured) -> float:
+    """First calls (allocation, oneDNN/cuDNN plans, compilation); returns their total time."""
+    total = 0.0
+    for name, step in steps.items():
+        for _ in range(warmup.get(name, 1)):
+            seconds, why = _run(step)
+            total += seconds
+            if why:
+                out.dropped[name] = why
+                break
+    return total
+
+
+def measure(
+    steps: dict[str, Step],
+    images_per_step: int,
+    limit: Callable[[float], float],
+    rounds: int,
+    warmup: dict[str, int] | None = None,
+) -> Measured:
+    """Alternate the candidates' steps while the budget allows; paired-median images/s.
+
+    `steps` is ordered most exact first; the first survivor is the reference.
+    At most `rounds` rounds are run.
+    After the warm-up, `limit(step_seconds)` gives the seconds left (it may
+    depend on the step time: a share of the planned run). The first round runs
+    if any time is left (the warm-up's first calls overstate a step's time);
+    every further round only if the last one's time still fits. If the
+    warm-up alone used the budget, nothing is measured (`rounds == 0`).
+    """
+    started = time.perf_counter()
+    out = Measured()
+    round_estimate = _warm_up(steps, warmup or {}, out)
+    alive = [name for name in steps if name not in out.dropped]
+    times: dict[str, list[float]] = {name: [] for name in alive}
+    deadline = time.perf_counter() + limit(round_estimate / max(len(steps), 1))
+    for r in range(rounds):
+        if not alive or time.perf_counter() + (round_estimate if r else 0.0) > deadline:
+            break
+        round_start = time.perf_counter()
+        order = alive[r % len(alive) :] + alive[: r % len(alive)]
+        for name in order:
+            seconds, why = _run(steps[name])
+            if why:
+                out.dropped[name] = why
+                alive.remove(name)
+                del times[name]
+            else:
+                times[name].append(seconds)
+        out.rounds += 1
+        round_estimate = time.perf_counter() - round_start
+    out.seconds = time.perf_counter() - started
+    if out.rounds and alive:
+        _paired_rates(times, alive, images_per_step, out)
+    return out
+
+
+def _paired_rates(
+    times: dict[str, list[float]], alive: list[str], images: int, out: Measured
+) -> None:
+    reference = alive[0]
+    ref = times[reference]
+    out.reference_step = statistics.median(ref)
+    ref_rate = images / out.reference_step
+    for name in alive:
+        ratios = [r / t for r, t in zip(ref, times[name], strict=True)]
+        out.rates[name] = ref_rate * statistics.median(ratios)

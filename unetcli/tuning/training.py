@@ -1,0 +1,174 @@
+"""Tuning a training run: precision and layout on the run's own training step, then threads.
+
+`training_runtime(cfg)` is what the trainer calls instead of the plain rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from unetcli.build import build, build_layout
+from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.task import Task
+from unetcli.training.data import build_training_data, split_samples
+from unetcli.tuning.budget import Budget
+from unetcli.tuning.cache import cache_key, device_name, load, save
+from unetcli.tuning.candidates import Candidate, candidates
+from unetcli.tuning.choice import choose
+from unetcli.tuning.measure import measure
+from unetcli.tuning.report import TuningReport
+from unetcli.tuning.settle import (
+    forced_keys,
+    rule_candidate,
+    rule_report,
+    settle,
+    with_forced_threads,
+)
+from unetcli.tuning.steps import TrainingWork, training_step
+from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
+
+
+def planned_steps(cfg: DictConfig) -> int:
+    """Training steps the run plans: epochs x batches per epoch (capped by max_steps_per_epoch)."""
+    layout = build_layout(cfg.dataset)
+    train, _ = split_samples(cfg, layout)
+    batch = int(cfg.trainer.batch_size)
+    per_epoch = max(1, len(train) // batch if len(train) > batch else 1)
+    cap = cfg.trainer.max_steps_per_epoch
+    return int(cfg.trainer.epochs) * (min(per_epoch, int(cap)) if cap else per_epoch)
+
+
+def training_runtime(cfg: DictConfig) -> Runtime:
+    """The run's hardware setting: measured (or cached) where `hardware.*` is auto.
+
+    Writes hardware.json and TensorBoard text into the run folder; the
+    Runtime's `describe()` is the start line, with the reason in brackets.
+    """
+    hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
+    base = with_forced_threads(resolve_hardware(hw), hw)
+    if not hw.tune:
+        report = rule_report("train", base, "hardware.tune=false: rule")
+        return settle(base, rule_candidate(base), report, run_dir, True)
+    planned = planned_steps(cfg)
+    options = candidates(hw, base.device, planned)
+    pairs = thread_pairs(hw, cores())
+    if len(options) == 1 and len(pairs) == 1:
+        report = rule_report("train", base, f"forced by {forced_keys(hw)}")
+        report.threads, report.workers = pairs[0]
+        return settle(base, options[0], report, run_dir, True)
+    key = cache_key(_key_fields(cfg, base, options, pairs))
+    chosen, report = _cached(key, options)
+    if report is None:
+        chosen, report = _measure_training(cfg, base, options, pairs, planned)
+        if report.source == "measured":
+            save(key, {"candidate": chosen.name, "report": report.to_json()})
+    return settle(base, chosen, report, run_dir, True)
+
+
+def _key_fields(cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list) -> dict:
+    dataset = cfg.dataset
+    return {
+        "mode": "train",
+        "device": device_name(base.device),
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "input": [dataset.in_channels, dataset.crop_size or dataset.image_size or dataset.root],
+        "batch": int(cfg.trainer.batch_size),
+        "candidates": [c.name for c in options],
+        "pairs": [pair_name(p) for p in pairs],
+        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
+        "optimizer": str(cfg.optimizer.get("_target_")),
+        "tolerance": float(cfg.hardware.tolerance),
+    }
+
+
+def _cached(key: str, options: list[Candidate]) -> tuple[Candidate | None, TuningReport | None]:
+    record = load(key)
+    by_name = {c.name: c for c in options}
+    if not record or record.get("candidate") not in by_name:
+        return None, None
+    fields = {k: v for k, v in record["report"].items() if k != "reason"}
+    try:
+        report = TuningReport(**{**fields, "source": "cache"})
+    except TypeError:
+        return None, None
+    return by_name[record["candidate"]], report
+
+
+def _measure_training(
+    cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list, planned: int
+) -> tuple[Candidate, TuningReport]:
+    """Time the candidates' training steps on a real batch, then the thread/worker pairs.
+
+    The budget's clock starts at the first timed step (building the data and
+    the models, and the imports a first optimizer pulls in, are the run's own
+    start-up). With thread pairs to try, the precision phase leaves them the
+    time of one visit each, when that is at most 40% of the budget.
+    """
+    loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
+    data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
+    batch = next(iter(data.train_loader))
+    steps = {c.name: training_step(TrainingWork(cfg, loss_fn), c.runtime(base)) for c in options}
+    on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    budget = Budget(cfg.hardware.tune_budget, planned)
+    measured = measure(
+        on_batch,
+        len(batch["image"]),
+        lambda s: budget.left(s) - _thread_reserve(pairs, s, budget),
+        budget.rounds,
+        {c.name: 3 if c.compile else 1 for c in options},
+    )
+    if not measured.rates:
+        why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
+            f"hardware.tune_budget ({budget.describe()}) is less than one round of "
+            f"{len(options)} steps"
+        )
+        return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
+    chosen = choose(options, measured.rates, float(cfg.hardware.tolerance))
+    report = TuningReport(
+        "train",
+        device_name(base.device),
+        chosen.name,
+        "measured",
+        rates={k: round(v, 2) for k, v in measured.rates.items()},
+        dropped=measured.dropped,
+        rounds=measured.rounds,
+    )
+    report.tolerance = float(cfg.hardware.tolerance)
+    step, seconds = steps[chosen.name], len(batch["image"]) / measured.rates[chosen.name]
+    del steps, on_batch
+    _tune_threads(report, pairs, (data.train_loader, step, chosen.runtime(base)), seconds, budget)
+    report.seconds = round(budget.elapsed(), 2)
+    return chosen, report
+
+
+def _thread_reserve(pairs: list, step_seconds: float, budget: Budget) -> float:
+    """Seconds the precision phase leaves for the thread trial: what one visit of every
+    pair needs, if that is at most 40% of the budget (else the trial is skipped)."""
+    if len(pairs) < 2:
+        return 0.0
+    needed = sum(workers + 3 for _, workers in pairs) * step_seconds
+    return needed if needed <= 0.4 * budget.total(step_seconds) else 0.0
+
+
+def _tune_threads(
+    report: TuningReport, pairs: list, work: tuple, step_seconds: float, budget: Budget
+) -> None:
+    """Fill in threads and workers: measured when every pair fits the budget, else the rule's."""
+    report.threads, report.workers = pairs[0]
+    if len(pairs) < 2:
+        return
+    loader, step, runtime = work
+    rates = measure_pairs(
+        pairs, loader, step, runtime, step_seconds, lambda: budget.left(step_seconds)
+    )
+    if not rates:
+        report.note = (
+            f"threads/workers not measured within hardware.tune_budget ({budget.describe()}): "
+            f"{pair_name(pairs[0])} by rule"
+        )
+        return
+    report.threads, report.workers = choose_pair(pairs, rates, report.tolerance)
+    report.thread_rates = {k: round(v, 2) for k, v in rates.items()}
