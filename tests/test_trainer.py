@@ -89,6 +89,10 @@ def test_tensorboard_events_reach_disk_when_a_run_fails(tmp_path):
     acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     acc.Reload()
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
+    # The hardware choice is in the run's one event file, as hardware.json says it.
+    assert len(list((tmp_path / "run" / "tensorboard").iterdir())) == 1
+    assert "hardware/text_summary" in acc.Tags()["tensors"]
+    assert (tmp_path / "run" / "hardware.json").is_file()
 
 
 def test_debug_profile_writes_a_trace_and_the_slowest_operators(tmp_path, capsys):

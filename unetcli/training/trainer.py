@@ -142,6 +142,7 @@ class Trainer:
             RunLog(self.run_dir, enabled=self.processes.is_main) as self.log,
             Preemption(self.opts.checkpoint_every) as self.preemption,
         ):
+            self.log.text("hardware", self.runtime.describe())  # hardware.json says the same
             try:
                 epoch = self.start_epoch
                 while epoch <= int(self.opts.epochs):  # a time budget may change it

@@ -56,10 +56,10 @@ def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
     options = candidates(hw, base.device)
     if not hw.tune or not checkpoint or not Path(str(checkpoint)).is_file():
         report = rule_report(command, base, "hardware.tune=false: rule" if not hw.tune else "rule")
-        return settle(base, rule_candidate(base), report, run_dir, False)
+        return settle(base, rule_candidate(base), report, run_dir)
     if len(options) == 1:
         report = rule_report(command, base, f"forced by {forced_keys(hw)}")
-        return settle(base, options[0], report, run_dir, False)
+        return settle(base, options[0], report, run_dir)
     trained = OmegaConf.create(load_checkpoint(str(checkpoint))["config"])
     shape = _input(trained, cfg[command])
     key = cache_key(
@@ -77,12 +77,12 @@ def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
     if record and record.get("candidate") in by_name:
         fields = {k: v for k, v in record["report"].items() if k != "reason"}
         report = TuningReport(**{**fields, "mode": command, "source": "cache"})
-        return settle(base, by_name[record["candidate"]], report, run_dir, False)
+        return settle(base, by_name[record["candidate"]], report, run_dir)
     chosen, report = _measure_forward(trained, base, options, shape, hw)
     report.mode = command
     if report.source == "measured":
         save(key, {"candidate": chosen.name, "report": report.to_json()})
-    return settle(base, chosen, report, run_dir, False)
+    return settle(base, chosen, report, run_dir)
 
 
 def _measure_forward(

@@ -44,16 +44,13 @@ class TuningReport:
         return {**asdict(self), "reason": self.reason()}
 
 
-def write_report(run_dir: Path, report: TuningReport, tensorboard: bool) -> None:
-    """hardware.json in the run folder (written under a temporary name, then renamed),
-    and the same as TensorBoard text (tag `hardware`) for training runs."""
+def write_report(run_dir: Path, report: TuningReport) -> None:
+    """hardware.json in the run folder (written under a temporary name, then renamed).
+
+    A training run also shows the choice as TensorBoard text (tag `hardware`), written
+    by the trainer's own run log so that the run keeps one event file.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / ".hardware.json.tmp"
     tmp.write_text(json.dumps(report.to_json(), indent=2))
     os.replace(tmp, run_dir / "hardware.json")
-    if tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        with SummaryWriter(str(run_dir / "tensorboard"), filename_suffix=".hardware") as writer:
-            text = f"{report.chosen} ({report.reason()})"
-            writer.add_text("hardware", text.replace("; ", "  \n"))

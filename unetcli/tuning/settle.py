@@ -55,14 +55,12 @@ def rule_report(mode: str, base: Runtime, note: str) -> TuningReport:
     )
 
 
-def settle(
-    base: Runtime, chosen: Candidate, report: TuningReport, run_dir: Path, tensorboard: bool
-) -> Runtime:
+def settle(base: Runtime, chosen: Candidate, report: TuningReport, run_dir: Path) -> Runtime:
     """The run's Runtime for `chosen`, with the report written and process settings applied."""
     workers = base.num_workers if report.workers is None else report.workers
     threads = base.threads if report.threads is None else report.threads
     base = replace(base, num_workers=workers, threads=threads)
     runtime = chosen.runtime(base, reason=report.reason())
-    write_report(run_dir, report, tensorboard)
+    write_report(run_dir, report)
     runtime.apply()
     return runtime

@@ -44,28 +44,28 @@ def planned_steps(cfg: DictConfig) -> int:
 def training_runtime(cfg: DictConfig) -> Runtime:
     """The run's hardware setting: measured (or cached) where `hardware.*` is auto.
 
-    Writes hardware.json and TensorBoard text into the run folder; the
+    Writes hardware.json into the run folder (the trainer logs the same as TensorBoard text); the
     Runtime's `describe()` is the start line, with the reason in brackets.
     """
     hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
     base = with_forced_threads(resolve_hardware(hw), hw)
     if not hw.tune:
         report = rule_report("train", base, "hardware.tune=false: rule")
-        return settle(base, rule_candidate(base), report, run_dir, True)
+        return settle(base, rule_candidate(base), report, run_dir)
     planned = planned_steps(cfg)
     options = candidates(hw, base.device, planned)
     pairs = thread_pairs(hw, cores())
     if len(options) == 1 and len(pairs) == 1:
         report = rule_report("train", base, f"forced by {forced_keys(hw)}")
         report.threads, report.workers = pairs[0]
-        return settle(base, options[0], report, run_dir, True)
+        return settle(base, options[0], report, run_dir)
     key = cache_key(_key_fields(cfg, base, options, pairs))
     chosen, report = _cached(key, options)
     if report is None:
         chosen, report = _measure_training(cfg, base, options, pairs, planned)
         if report.source == "measured":
             save(key, {"candidate": chosen.name, "report": report.to_json()})
-    return settle(base, chosen, report, run_dir, True)
+    return settle(base, chosen, report, run_dir)
 
 
 def _key_fields(cfg: DictConfig, base: Runtime, options: list[Candidate], pairs: list) -> dict:
