@@ -89,7 +89,7 @@ def test_an_interrupted_sweep_runs_only_the_remaining_jobs_and_a_failure_is_repo
     rows = {r["job"]: r for r in summary_rows(sweep)}
     assert rows["0"]["status"] == rows["2"]["status"] == "done"
     assert rows["1"]["status"] == "failed"
-    assert "Invalid learning rate: -1.0" in rows["1"]["error"]
+    assert "optimizer.lr=-1.0 is not valid" in rows["1"]["error"]
     assert "Traceback" not in proc.stderr and "1 sweep job(s) failed (1)" in proc.stderr
     assert (sweep / "2" / "checkpoints" / "best.pt").is_file()
 
