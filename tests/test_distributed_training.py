@@ -43,6 +43,7 @@ def overrides(root: Path, batch: int, *extra: str) -> list[str]:
         "trainer.progress=false",
         "hardware=cpu",
         "hardware.precision=fp32",
+        "hardware.tune=false",  # one setting in every run compared (no cached choice)
         "hardware.num_workers=0",
         *extra,
     ]
@@ -144,6 +145,7 @@ def test_gathered_validation_equals_single_process_evaluate_of_the_checkpoint(ru
             f"paths.output_root={runs['root'] / 'outputs'}",
             "hardware=cpu",
             "hardware.precision=fp32",
+            "hardware.tune=false",
             "evaluate.progress=false",
             "evaluate.sweep=false",
         ],
@@ -159,6 +161,7 @@ def inference_args(runs: dict, *extra: str) -> list[str]:
         f"paths.output_root={runs['root'] / 'outputs'}",
         "hardware=cpu",
         "hardware.precision=fp32",
+        "hardware.tune=false",  # one setting in every run compared (no cached choice)
         "hardware.num_workers=0",
         *extra,
     ]
