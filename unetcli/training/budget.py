@@ -73,6 +73,25 @@ def resize_schedule(schedule: Schedule, cfg: Any, epochs: int) -> None:
     scheduler._last_lr = lrs
 
 
+def finish_one_cycle(schedule: Schedule) -> None:
+    """Put a one-cycle schedule at its last step when the budget cut its last epoch short.
+
+    No step follows a cut (the run ends with that epoch), so this changes no update; it
+    makes the checkpoint say the cycle is over, its learning rate at the final value,
+    instead of a few steps short of it.
+    """
+    scheduler = schedule.scheduler
+    if isinstance(scheduler, OneCycleLR) and scheduler.last_epoch < scheduler.total_steps:
+        scheduler.last_epoch = scheduler.total_steps - 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            lrs = scheduler.get_lr()
+        scheduler.last_epoch = scheduler.total_steps
+        for group, lr in zip(schedule.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        scheduler._last_lr = lrs
+
+
 def budget_for(trainer: Any) -> TimeBudget | None:
     """The run's TimeBudget from trainer.time_budget (None without one)."""
     seconds = parse_budget(trainer.opts.time_budget)
@@ -139,6 +158,7 @@ class TimeBudget:
             if int(trainer.opts.epochs) != epoch:
                 resize_schedule(trainer.schedule, trainer.cfg, epoch)
                 trainer.config["trainer"]["epochs"] = epoch
+            finish_one_cycle(trainer.schedule)
             return
         if self.steps <= PROBE_STEPS:  # epochs shorter than the probe: time them whole
             self.step_time = seconds / (self.steps_per_epoch + self.val_batches * VALIDATION_SHARE)
