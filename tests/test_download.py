@@ -274,7 +274,7 @@ def test_ctrl_c_during_a_transfer_leaves_nothing_to_train_on(kaggle, tmp_path):
         kaggle.state.stalls.clear()
         if proc is not None and proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 1
+    assert proc.returncode == 1, err
     text = " ".join(err.split())
     assert "interrupted" in text and "resumes it" in text and "Traceback" not in text
     assert_nothing_unpacked(tmp_path / "data" / "carvana")
