@@ -65,6 +65,11 @@ def resize_schedule(schedule: Schedule, cfg: Any, epochs: int) -> None:
         schedule.scheduler = scheduler
     else:
         return
+    _set_closed_form_lr(schedule, scheduler)
+
+
+def _set_closed_form_lr(schedule: Schedule, scheduler: Any) -> None:
+    """Give the optimizer the learning rate the scheduler's formula has at its current step."""
     with warnings.catch_warnings():  # get_lr outside step() warns; it is the closed form here
         warnings.simplefilter("ignore", UserWarning)
         lrs = scheduler.get_lr()
@@ -82,14 +87,8 @@ def finish_one_cycle(schedule: Schedule) -> None:
     """
     scheduler = schedule.scheduler
     if isinstance(scheduler, OneCycleLR) and scheduler.last_epoch < scheduler.total_steps:
-        scheduler.last_epoch = scheduler.total_steps - 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            lrs = scheduler.get_lr()
         scheduler.last_epoch = scheduler.total_steps
-        for group, lr in zip(schedule.optimizer.param_groups, lrs):
-            group["lr"] = lr
-        scheduler._last_lr = lrs
+        _set_closed_form_lr(schedule, scheduler)
 
 
 def budget_for(trainer: Any) -> TimeBudget | None:

@@ -21,7 +21,7 @@ from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
 from unetcli.tuning.measure import measure
-from unetcli.tuning.report import TuningReport
+from unetcli.tuning.report import TuningReport, measured_report
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -108,16 +108,8 @@ def _measure_forward(
         )
         return rule_candidate(base, options), rule_report("inference", base, f"not measured: {why}")
     chosen = choose(options, measured.rates, float(hw.tolerance))
-    report = TuningReport(
-        "inference",
-        device_name(base.device),
-        chosen.name,
-        "measured",
-        rates={k: round(v, 2) for k, v in measured.rates.items()},
-        dropped=measured.dropped,
-        rounds=measured.rounds,
-        seconds=round(budget.elapsed(), 2),
-    )
+    report = measured_report("inference", device_name(base.device), chosen.name, measured)
+    report.seconds = round(budget.elapsed(), 2)
     return chosen, report
 
 

@@ -1,4 +1,4 @@
-"""What the tuner chose and why: the start line, hardware.json and TensorBoard's text."""
+"""What the tuner chose and why: the start line and hardware.json (TensorBoard via the trainer)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -54,3 +55,16 @@ def write_report(run_dir: Path, report: TuningReport) -> None:
     tmp = run_dir / ".hardware.json.tmp"
     tmp.write_text(json.dumps(report.to_json(), indent=2))
     os.replace(tmp, run_dir / "hardware.json")
+
+
+def measured_report(mode: str, device: str, chosen: str, measured: Any) -> TuningReport:
+    """The report of a choice made by measuring (`measured`: rates, dropped, rounds)."""
+    return TuningReport(
+        mode,
+        device,
+        chosen,
+        "measured",
+        rates={k: round(v, 2) for k, v in measured.rates.items()},
+        dropped=measured.dropped,
+        rounds=measured.rounds,
+    )

@@ -19,7 +19,7 @@ from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
 from unetcli.tuning.measure import measure
-from unetcli.tuning.report import TuningReport
+from unetcli.tuning.report import TuningReport, measured_report
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -127,15 +127,7 @@ def _measure_training(
         )
         return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
     chosen = choose(options, measured.rates, float(cfg.hardware.tolerance))
-    report = TuningReport(
-        "train",
-        device_name(base.device),
-        chosen.name,
-        "measured",
-        rates={k: round(v, 2) for k, v in measured.rates.items()},
-        dropped=measured.dropped,
-        rounds=measured.rounds,
-    )
+    report = measured_report("train", device_name(base.device), chosen.name, measured)
     report.tolerance = float(cfg.hardware.tolerance)
     step, seconds = steps[chosen.name], len(batch["image"]) / measured.rates[chosen.name]
     del steps, on_batch
