@@ -1,6 +1,7 @@
 """Test-time augmentation: predict on flipped/rotated copies, map back, average probabilities.
 
-Each transform is its own inverse's partner on tensors (N, C, H, W); the
+Each transform is its own inverse's partner on tensors (N, C, H, W): with the identity they
+are the eight flips and rotations of a square (transverse: the flip about the anti-diagonal); the
 identity is always included, so `predict.tta=[hflip]` averages two views.
 Probabilities, not logits, are averaged, as the Carvana write-ups did.
 """
@@ -19,6 +20,8 @@ _FORWARD: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "rot90": lambda x: x.rot90(1, (-2, -1)),
     "rot180": lambda x: x.rot90(2, (-2, -1)),
     "rot270": lambda x: x.rot90(3, (-2, -1)),
+    "transpose": lambda x: x.transpose(-2, -1),
+    "transverse": lambda x: x.rot90(2, (-2, -1)).transpose(-2, -1),
 }
 _INVERSE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "hflip": lambda y: y.flip(-1),
@@ -26,6 +29,8 @@ _INVERSE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "rot90": lambda y: y.rot90(3, (-2, -1)),
     "rot180": lambda y: y.rot90(2, (-2, -1)),
     "rot270": lambda y: y.rot90(1, (-2, -1)),
+    "transpose": lambda y: y.transpose(-2, -1),
+    "transverse": lambda y: y.rot90(2, (-2, -1)).transpose(-2, -1),
 }
 TTA_NAMES = tuple(_FORWARD)
 

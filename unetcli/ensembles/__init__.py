@@ -1,0 +1,1 @@
+"""Fold ensembles: which checkpoints make one (members) and how they are applied (recipe)."""

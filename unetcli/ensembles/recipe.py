@@ -1,0 +1,68 @@
+"""The inference recipe: what `unet evaluate evaluate.search=true` chose on out-of-fold data.
+
+`recipe.yaml` is plain YAML the user can read and edit: every choice with the out-of-fold Dice
+it gave. `unet predict recipe=<file>` applies it; it never contains code or a path that runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from unetcli.errors import UnetError
+from unetcli.inference.tta import TTA_NAMES
+from unetcli.safe_write import atomic_write_text
+
+
+@dataclass
+class Recipe:
+    """The choices; `scores` maps each step's name to the out-of-fold Dice after it."""
+
+    threshold: float = 0.5
+    min_object_size: int = 0
+    fill_holes: bool = False
+    tta: list[str] = field(default_factory=list)
+    # True: average every member; False: use `member` alone (the best single fold).
+    ensemble: bool = True
+    member: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    """Write `recipe.yaml` atomically, keys in the order a reader follows the search."""
+    text = "# unet predict recipe=<this file> applies these choices; each score is the\n"
+    text += "# out-of-fold Dice measured with the choices above it.\n"
+    text += yaml.safe_dump(asdict(recipe), sort_keys=False)
+    atomic_write_text(path, text, what="recipe")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe, naming the file and key of anything wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnetError(
+            f"recipe={path} does not exist; it is the recipe.yaml that `unet evaluate "
+            "ensemble=... evaluate.search=true` writes into its run folder."
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UnetError(f"recipe file {path} is not valid YAML: {err}") from err
+    known = set(Recipe.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if not isinstance(data, dict) or unknown:
+        raise UnetError(
+            f"recipe file {path} has keys this version does not know: {unknown}; the keys "
+            f"are {sorted(known)}."
+        )
+    recipe = Recipe(**data)
+    bad = [t for t in recipe.tta if t not in TTA_NAMES]
+    if bad:
+        raise UnetError(
+            f"recipe file {path}: tta names {bad} are unknown; use any of {list(TTA_NAMES)}"
+        )
+    if not 0.0 < float(recipe.threshold) < 1.0:
+        raise UnetError(f"recipe file {path}: threshold must lie in (0, 1), got {recipe.threshold}")
+    return recipe
