@@ -100,6 +100,7 @@ def _inference_meta(options: InferenceOptions) -> dict:
         "window": list(options.window) if options.window else None,
         "overlap": options.overlap,
         "min_object_size": options.min_object_size,
+        "fill_holes": options.fill_holes,
     }
 
 
@@ -133,7 +134,9 @@ def _score_block(
     def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> ImageResult:
         sample = samples[index]
         full = restore_size(probs, Geometry.from_tuple(geometry))
-        pred = postprocess(full, options.task, options.threshold, options.min_object_size)
+        pred = postprocess(
+            full, options.task, options.threshold, options.min_object_size, options.fill_holes
+        )
         truth = mask.numpy()
         if truth.shape[-2:] != pred.shape[-2:]:
             raise UnetError(
@@ -166,7 +169,9 @@ def _score_all(job: Scoring, report: EvaluationReport | None, processes: SingleP
     """
     options = job.options
     swept = report.sweep.thresholds if report is not None and report.sweep else ()
-    scorer = Scorer(options.task, processes.from_main(swept), options.min_object_size)
+    scorer = Scorer(
+        options.task, processes.from_main(swept), options.min_object_size, options.fill_holes
+    )
     batch = 1 if options.mode == "sliding" else options.batch_size
     block = processes.shard(len(job.samples), batch)
     if report is not None and processes.world_size == 1:

@@ -160,7 +160,13 @@ class ImageFinisher:
     def __call__(self, index: int, geometry: tuple, probs: np.ndarray) -> list[tuple[str, str]]:
         sample = self.samples[index]
         full = restore_size(probs, Geometry.from_tuple(geometry))
-        labels = postprocess(full, self.task, self.options.threshold, self.options.min_object_size)
+        labels = postprocess(
+            full,
+            self.task,
+            self.options.threshold,
+            self.options.min_object_size,
+            self.options.fill_holes,
+        )
         self._pictures(sample, full, labels)
         planes = labels if self.task.multilabel else [labels]
         return [(name, rle_encode(p)) for name, p in zip(row_names(sample, self.task), planes)]

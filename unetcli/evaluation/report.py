@@ -62,12 +62,13 @@ class Scorer:
     """Scores one image at its original resolution (called on pool threads).
 
     With probabilities and `thresholds`, binary and multilabel tasks also
-    count each threshold for the sweep (`min_size` as predict applies it).
+    count each threshold for the sweep (`min_size` and `holes` as predict applies them).
     """
 
     task: Task
     thresholds: Sequence[float] = ()
     min_size: int = 0
+    holes: bool = False
 
     def __call__(
         self,
@@ -89,7 +90,7 @@ class Scorer:
         valid = self.task.valid_np(planes)
         return np.stack(
             [
-                sweep_counts(p, t, self.thresholds, self.min_size, v)
+                sweep_counts(p, t, self.thresholds, self.min_size, v, self.holes)
                 for p, t, v in zip(probs, planes, valid)
             ]
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from unetcli.errors import UnetError
-from unetcli.inference.postprocess import remove_small_objects
+from unetcli.inference.postprocess import fill_holes, remove_small_objects
 
 THRESHOLD_FILE = "threshold.json"
 
@@ -29,18 +29,21 @@ def sweep_counts(
     thresholds: Sequence[float],
     min_size: int = 0,
     valid: np.ndarray | None = None,
+    holes: bool = False,
 ) -> np.ndarray:
     """(T, 3) true positives, false positives, false negatives of one mask per threshold.
 
     `prob` (H, W) is the foreground probability, `truth` (H, W) 1 on the object;
-    pixels outside `valid` (the task's ignored ones) are not counted.
+    pixels outside `valid` (the task's ignored ones) are not counted. Small objects are
+    removed and (`holes`) holes filled at each threshold, as predict does.
     """
     fg = truth == 1
     scored = np.ones(fg.shape, bool) if valid is None else valid
     out = np.zeros((len(thresholds), 3), dtype=np.int64)
-    if min_size > 1:
+    if min_size > 1 or holes:
         for i, t in enumerate(thresholds):
-            pred = (remove_small_objects((prob > t).astype(np.uint8), min_size) > 0) & scored
+            labels = remove_small_objects((prob > t).astype(np.uint8), min_size)
+            pred = ((fill_holes(labels) if holes else labels) > 0) & scored
             tp = int(np.count_nonzero(pred & fg))
             out[i] = (tp, int(np.count_nonzero(pred)) - tp, int(np.count_nonzero(fg)) - tp)
         return out

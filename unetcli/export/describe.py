@@ -87,6 +87,7 @@ def inference_info(
             "tta": list(options.tta),
             "threshold": options.threshold,
             "min_object_size": options.min_object_size,
+            "fill_holes": options.fill_holes,
             "resize_back": "bilinear (cv2.INTER_LINEAR) to the original size, then threshold",
         },
         "task": {

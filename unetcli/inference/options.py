@@ -56,6 +56,7 @@ class InferenceOptions:
     batch_size: int
     threshold: float
     min_object_size: int
+    fill_holes: bool
     threads: int
 
     def describe(self) -> str:
@@ -65,13 +66,15 @@ class InferenceOptions:
         parts.append(f"TTA {'+'.join(self.tta)}" if self.tta else "no TTA")
         if self.min_object_size:
             parts.append(f"objects >= {self.min_object_size} px")
+        if self.fill_holes:
+            parts.append("holes filled")
         return ", ".join(parts)
 
 
 def inference_options(
     node: DictConfig, key: str, trained: DictConfig, threshold: float | None = None
 ) -> InferenceOptions:
-    """Read `<key>.mode/tta/window/overlap/batch_size/min_object_size/threads` for a checkpoint.
+    """Read `<key>.mode/tta/window/overlap/batch_size/min_object_size/fill_holes/threads`.
 
     mode=auto is `resize` when the model was trained at a fixed `dataset.image_size`
     and `full` otherwise. The sliding window defaults to the training crop or size.
@@ -120,6 +123,7 @@ def inference_options(
         batch_size=batch_size,
         threshold=threshold,
         min_object_size=min_size,
+        fill_holes=bool(node.fill_holes),
         threads=threads,
     )
 

@@ -25,6 +25,8 @@ _FORWARD = {
     "rot90": lambda x: np.rot90(x, 1, (1, 2)),
     "rot180": lambda x: np.rot90(x, 2, (1, 2)),
     "rot270": lambda x: np.rot90(x, 3, (1, 2)),
+    "transpose": lambda x: x.transpose(0, 2, 1, 3),
+    "transverse": lambda x: np.rot90(x, 2, (1, 2)).transpose(0, 2, 1, 3),
 }
 _INVERSE = {
     "hflip": lambda y: y[..., ::-1],
@@ -32,6 +34,8 @@ _INVERSE = {
     "rot90": lambda y: np.rot90(y, 3, (-2, -1)),
     "rot180": lambda y: np.rot90(y, 2, (-2, -1)),
     "rot270": lambda y: np.rot90(y, 1, (-2, -1)),
+    "transpose": lambda y: np.swapaxes(y, -2, -1),
+    "transverse": lambda y: np.swapaxes(np.rot90(y, 2, (-2, -1)), -2, -1),
 }
 
 

@@ -31,6 +31,7 @@ class InferenceInfo:
     tta: tuple[str, ...]
     threshold: float
     min_object_size: int
+    fill_holes: bool
 
     def valid_input_size(self, size: int) -> int:
         """The smallest side >= size the graph takes (valid-convolution tiles: min + k * step)."""
@@ -56,6 +57,9 @@ class InferenceInfo:
             tta=tuple(predict["tta"]),
             threshold=float(predict["threshold"]),
             min_object_size=int(predict["min_object_size"]),
+            fill_holes=bool(
+                predict.get("fill_holes", False)
+            ),  # absent in older inference.json files
         )
 
 

@@ -85,7 +85,9 @@ def predict_folder(
     with SubmissionWriter(submission) as writer:
         for path in files:
             probs = image_probabilities(graph, info, read_image(path, info.channels))
-            labels = postprocess(probs, info.task, info.threshold, info.min_object_size)
+            labels = postprocess(
+                probs, info.task, info.threshold, info.min_object_size, info.fill_holes
+            )
             planes = labels if info.task.multilabel else [labels]
             writer.write_rows(
                 [(n, rle_encode(p)) for n, p in zip(image_rows(path.name, info.task), planes)]
