@@ -15,6 +15,7 @@ import inspect
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from unetcli.download.credentials import TOKEN_URL, find_credentials, missing_credentials_message
@@ -30,6 +31,25 @@ class KaggleHTTPError(UnetError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+def download_needed(response, outfile: Path) -> bool:
+    """kaggle's rule (fetch unless a local file is complete and newer), without its bare except.
+
+    kaggle 2.2.4's `download_needed` wraps this in `except: pass`, so a Ctrl-C that landed
+    while it parsed the Last-Modified header was swallowed and the transfer went on to the end.
+    """
+    if not outfile.is_file():
+        return True
+    try:
+        remote_date = datetime.strptime(
+            response.headers["Last-Modified"], "%a, %d %b %Y %H:%M:%S %Z"
+        )
+        remote_size = int(response.headers["Content-Length"])
+    except (KeyError, ValueError, TypeError):
+        return True
+    stat = outfile.stat()
+    return stat.st_size < remote_size or remote_date > datetime.fromtimestamp(stat.st_mtime)
 
 
 def disk_full_error(err: OSError, path: Path | str) -> UnetError:
@@ -76,6 +96,9 @@ class KaggleClient:
                 bound = inspect.signature(parent).bind(self, *args, **kwargs)
                 bound.arguments["max_retries"] = retries
                 return parent(*bound.args, **bound.kwargs)
+
+            def download_needed(self, response, outfile, quiet=True):  # kaggle's signature
+                return download_needed(response, Path(outfile))
 
         self.api = _Api()
         with _quiet() as said, self.errors("signing in to Kaggle"):
