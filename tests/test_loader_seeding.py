@@ -7,6 +7,7 @@ torch seed. Without that, worker 1 would replay worker 0's flips exactly.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -83,3 +84,33 @@ def test_each_worker_draws_its_own_augmentations(layout):
     for images in (first, second):
         flat = images.flatten(0, 1)
         assert any(not torch.equal(flat[0], other) for other in flat[1:])
+
+
+class ThreadsReported(SegmentationDataset):
+    """The real dataset, with the OpenCV and torch thread counts of the process loading it."""
+
+    def __getitem__(self, index: int) -> dict:
+        import cv2
+
+        item = super().__getitem__(index)
+        item["threads"] = torch.tensor([cv2.getNumThreads(), torch.get_num_threads()])
+        return item
+
+
+def test_workers_compute_with_one_opencv_and_one_torch_thread(layout):
+    """Workers must not take the model's cores: one OpenCV and one torch thread each.
+
+    The pytest process has used OpenCV's pool before this (other tests), which is the case
+    where setting the count inside a forked worker could deadlock.
+    """
+    import cv2
+
+    cv2.resize(np.zeros((512, 512), np.float32), (700, 700))  # start the parent's pool
+    transform = build_transform(DATASET, FLIPS, "train", seed=4)
+    dataset = ThreadsReported(layout, layout.labelled_samples()[:8], transform)
+    before = cv2.getNumThreads()
+    try:
+        counts = {tuple(t) for b in loader_for(dataset, 2, 4) for t in b["threads"].tolist()}
+    finally:
+        cv2.setNumThreads(before)
+    assert counts == {(1, 1)}

@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
@@ -76,12 +77,27 @@ def make_loader(
 def loader_settings(runtime: Runtime) -> dict[str, Any]:
     """The DataLoader keywords every loader of a run shares: workers, pinning, worker seeds."""
     workers = runtime.num_workers
+    if workers > 0:
+        _opencv_one_thread()
     return {
         "num_workers": workers,
         "pin_memory": runtime.pin_memory,
         "persistent_workers": workers > 0,
         "worker_init_fn": _seed_worker,
     }
+
+
+def _opencv_one_thread() -> None:
+    """OpenCV computes with one thread in this process and so in the loader workers it forks.
+
+    Workers must not take the cores the model computes on, and each would start an OpenCV
+    pool as wide as the machine. It is set here, in the parent, before the workers fork:
+    calling cv2.setNumThreads inside a forked worker can deadlock on the pool lock inherited
+    from the parent (a worker hung so in this project's tests). The main process then runs
+    OpenCV sequentially too; where it needs parallel OpenCV work (predict's resize-back) it
+    has its own thread pool.
+    """
+    cv2.setNumThreads(1)
 
 
 def _seed_worker(worker_id: int) -> None:
