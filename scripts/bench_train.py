@@ -144,7 +144,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds of the table")
     parser.add_argument("--steps", type=int, default=20, help="unet train: steps per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="unet train: epochs (first dropped)")
-    parser.add_argument("--tune-seconds", type=float, default=30, help="unet train: tuning time")
+    parser.add_argument(
+        "--tune-seconds",
+        type=float,
+        default=120,
+        help="unet train: tuning time (enough for the thread/worker trial on 2 cores)",
+    )
     parser.add_argument("--no-e2e", action="store_true", help="only the table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +169,8 @@ def main() -> None:
     ratio = rate / reference
     print(
         f"unet train chose {hardware['chosen']} ({hardware['reason']}); "
-        f"{hardware['workers']} loader workers, {hardware['threads']} torch threads\n"
+        f"{hardware['workers']} loader workers, {hardware['threads']} torch threads "
+        f"(threads/workers measured: {hardware.get('thread_rates') or hardware.get('note')})\n"
         f"unet train {rate:.2f} img/s vs bare step {reference:.2f} img/s: ratio {ratio:.2f} "
         f"(must be >= {REQUIRED_RATIO})"
     )
