@@ -137,11 +137,32 @@ def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
     return result
 
 
+def _ensemble_meta(
+    oof: OutOfFold, options: InferenceOptions, pass_seconds: float, started: float
+) -> dict:
+    """metrics.json's description of an out-of-fold run."""
+    return {
+        "ensemble": [str(m.checkpoint) for m in oof.members],
+        "folds": oof.members[0].folds,
+        "epochs": oof.epochs[: len(oof.members)],
+        "split": "out-of-fold",
+        "threshold": options.threshold,
+        "inference": _inference_meta(options),
+        "seconds_per_image": round(pass_seconds, 5),
+        "seconds": round(time.time() - started, 2),
+    }
+
+
 def run_ensemble(cfg: DictConfig, processes: SingleProcess) -> dict:
     """Out-of-fold evaluation of a fold ensemble; with evaluate.search, the recipe search."""
     started = time.time()
     run_dir = Path(cfg.paths.run_dir)
     ev = cfg.evaluate
+    if ev.split != "val":
+        raise UnetError(
+            f"ensemble= scores each fold's validation images (out-of-fold), but "
+            f"evaluate.split={ev.split}; drop evaluate.split, or evaluate one checkpoint="
+        )
     members = out_of_fold_members(resolve_members(cfg.ensemble))
     first = cfg.copy()
     first.checkpoint = str(members[0].checkpoint)  # what the tuner measures
@@ -170,23 +191,13 @@ def run_ensemble(cfg: DictConfig, processes: SingleProcess) -> dict:
     search = prepare_search(cfg, oof, store, options.task, pass_seconds) if ev.search else None
     if report is None:
         return {}  # the main process writes the report
-    inference = _inference_meta(options)
-    meta = {
-        "ensemble": [str(m.checkpoint) for m in members],
-        "folds": members[0].folds,
-        "epochs": oof.epochs[: len(members)],
-        "split": "out-of-fold",
-        "threshold": options.threshold,
-        "inference": inference,
-        "seconds_per_image": round(pass_seconds, 5),
-        "seconds": round(time.time() - started, 2),
-    }
+    meta = _ensemble_meta(oof, options, pass_seconds, started)
     if store is not None:
         meta["probabilities"] = str(run_dir / PROBABILITIES_DIR)
     result = report.finish(
         meta,
         read_image=oof.read_image,
-        threshold_meta={"ensemble": meta["ensemble"], "split": "out-of-fold", **inference},
+        threshold_meta={"ensemble": meta["ensemble"], "split": "out-of-fold", **meta["inference"]},
     )
     print(
         f"\nout-of-fold, {len(report.dice)} images of {len(members)} folds, at original "
