@@ -65,16 +65,18 @@ def test_out_of_fold_scores_are_each_folds_own_evaluation(sweep, tmp_path):
 
 
 def test_cv_sweep_then_search_writes_a_recipe(sweep, tmp_path):
-    run_unet(
+    run_dir = tmp_path / "search"
+    result = run_command(
         "evaluate",
-        f"ensemble={sweep}",
-        "evaluate.search=true",
-        "evaluate.search_steps=[threshold,tta,min_object_size,fill_holes,ensemble]",
-        f"paths.output_root={tmp_path}",
-        *EVAL,
-        cwd=tmp_path,
+        [
+            f"ensemble={sweep}",
+            "evaluate.search=true",
+            "evaluate.search_steps=[threshold,tta,min_object_size,fill_holes,ensemble]",
+            *EVAL,
+        ],
+        run_dir,
     )
-    run_dir = only_run_dir(tmp_path / "evaluate")
+    assert result["search"]["recipe"] == str(run_dir / "recipe.yaml")
     recipe = load_recipe(run_dir / "recipe.yaml")
     assert list(recipe.scores) == [
         "default", "threshold", "tta", "min_object_size", "fill_holes", "ensemble"
