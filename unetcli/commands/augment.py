@@ -14,6 +14,7 @@ from unetcli.augment_copies import fresh_folder, write_copies
 from unetcli.augment_preview import Preview
 from unetcli.build import build_layout
 from unetcli.config_dir import config_dir
+from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
 from unetcli.limits import apply_limits
@@ -62,7 +63,7 @@ def run(cfg: DictConfig) -> Path:
     if int(opts.images) < 1 or int(opts.variants) < 0:
         raise UnetError("augment.images must be at least 1 and augment.variants at least 0")
     layout = build_layout(cfg.dataset)
-    train, val = layout.split(float(cfg.dataset.validation_size), int(cfg.seed))
+    train, val = dataset_split(layout, cfg.dataset, int(cfg.seed))
     pool = [s for s in (train if opts.split == "train" else val) if s.mask is not None]
     if not pool:
         raise UnetError(

@@ -10,67 +10,39 @@ against a folder of true masks, without any model.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from unetcli.build import make_loader
 from unetcli.config_checks import check_config
 from unetcli.config_dir import config_dir
-from unetcli.datasets.base import Sample
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.distributed.launch import launch
+from unetcli.ensembles.choose import choose_recipe, prepare_search
+from unetcli.ensembles.members import out_of_fold_members, resolve_members
+from unetcli.ensembles.probabilities import PROBABILITIES_DIR, ProbabilityStore
 from unetcli.errors import UnetError, user_errors
-from unetcli.evaluation.report import EvaluationReport, ImageResult, Scorer, class_names
+from unetcli.evaluation.out_of_fold import OutOfFold
+from unetcli.evaluation.predicted import Scoring, evaluation_samples, score_all
+from unetcli.evaluation.report import EvaluationReport, Scorer, class_names
 from unetcli.evaluation.submission_score import image_index, mask_index, submission_rows
 from unetcli.evaluation.sweep import check_thresholds
-from unetcli.hardware import Runtime
-from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
-from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import (
     InferenceOptions,
     inference_options,
-    inference_transform,
     resolve_threads,
 )
-from unetcli.inference.pipeline import OrderedWork, predictions
-from unetcli.inference.postprocess import postprocess
-from unetcli.inference.restore import Restored, restore
+from unetcli.inference.pipeline import OrderedWork
+from unetcli.inference.restore import restore
 from unetcli.limits import apply_limits
 from unetcli.rle import rle_decode
 from unetcli.summary import metrics_table, print_summary
 from unetcli.task import Task
 from unetcli.training.processes import SingleProcess
 from unetcli.tuning.inference import agreed_inference_runtime
-
-
-def _samples(restored, split: str, seed: int) -> list[Sample]:
-    trained = restored.config
-    if split == "test":
-        samples = test_images_of(restored.layout)
-        unlabelled = [s.name for s in samples if s.mask is None]
-        if unlabelled:
-            raise UnetError(
-                f"evaluate.split=test needs true masks for the test images, but "
-                f"{restored.layout.root} has none for {len(unlabelled)} of them (e.g. "
-                f"{unlabelled[0]}); use evaluate.split=val"
-            )
-        return samples
-    if split not in ("val", "train"):
-        raise UnetError(f"evaluate.split must be val, train or test, got {split!r}")
-    train_samples, val_samples = restored.layout.split(float(trained.dataset.validation_size), seed)
-    samples = val_samples if split == "val" else train_samples
-    if not samples:
-        raise UnetError(
-            f"the {split} split of {restored.layout.root} is empty (dataset.validation_size="
-            f"{trained.dataset.validation_size}); use evaluate.split=train"
-        )
-    return samples
 
 
 def _summary(title: str, report: dict, run_dir: Path, extra: list[tuple[str, str]]) -> None:
@@ -104,94 +76,6 @@ def _inference_meta(options: InferenceOptions) -> dict:
     }
 
 
-@dataclass
-class Scoring:
-    """What every process needs to score its share of the images."""
-
-    restored: Restored
-    runtime: Runtime
-    samples: list[Sample]
-    options: InferenceOptions
-    progress: bool
-
-
-def _score_block(
-    job: Scoring, block: range, scorer: Scorer, consume: Callable[[ImageResult], None]
-) -> None:
-    """Predict the samples of `block` as `unet predict` would; their scores go to `consume`,
-    in order. One process scores all samples; several each score a block of whole batches."""
-    options, samples = job.options, job.samples
-    batch = 1 if options.mode == "sliding" else options.batch_size
-    dataset = InferenceDataset(
-        job.restored.layout,
-        samples[block.start : block.stop],
-        inference_transform(job.restored.config, options.mode),
-        with_masks=True,
-    )
-    loader = make_loader(dataset, batch, job.runtime)
-    loader.collate_fn = collate_items  # lists: images of different sizes cannot be stacked
-
-    def work(index: int, geometry: tuple, probs: np.ndarray, mask) -> ImageResult:
-        sample = samples[index]
-        full = restore_size(probs, Geometry.from_tuple(geometry))
-        pred = postprocess(
-            full, options.task, options.threshold, options.min_object_size, options.fill_holes
-        )
-        truth = mask.numpy()
-        if truth.shape[-2:] != pred.shape[-2:]:
-            raise UnetError(
-                f"mask {sample.mask} is {truth.shape[-1]}x{truth.shape[-2]} but its image "
-                f"{sample.image} is {pred.shape[-1]}x{pred.shape[-2]}; masks must match their "
-                "images"
-            )
-        return scorer(index, sample.name, pred, truth, full)
-
-    pending = 2 * options.batch_size + 2 * options.threads
-    with OrderedWork(work, consume, options.threads, pending) as pool:
-        for item, probs in predictions(
-            job.restored.model,
-            loader,
-            job.runtime,
-            options,
-            desc="evaluate",
-            progress=job.progress,
-        ):
-            index = block.start + int(item["index"])
-            pool.submit(index, item["geometry"], probs, item["mask"])
-
-
-def _score_all(job: Scoring, report: EvaluationReport | None, processes: SingleProcess) -> None:
-    """Score every sample into the report (main process), in order, however many processes.
-
-    With several processes each scores a contiguous block of whole loader
-    batches (so each image is predicted exactly as one process would) and the
-    main process adds the gathered results in order.
-    """
-    options = job.options
-    swept = report.sweep.thresholds if report is not None and report.sweep else ()
-    scorer = Scorer(
-        options.task, processes.from_main(swept), options.min_object_size, options.fill_holes
-    )
-    batch = 1 if options.mode == "sliding" else options.batch_size
-    block = processes.shard(len(job.samples), batch)
-    if report is not None and processes.world_size == 1:
-        try:
-            _score_block(job, block, scorer, report.add)
-        finally:
-            report.close()
-        return
-    mine: list[ImageResult] = []
-    job.progress = job.progress and processes.is_main
-    _score_block(job, block, scorer, mine.append)
-    gathered = processes.gather(mine)
-    if report is not None:
-        try:
-            for result in gathered:
-                report.add(result)
-        finally:
-            report.close()
-
-
 def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
     started = time.time()
     run_dir = Path(cfg.paths.run_dir)
@@ -201,7 +85,7 @@ def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
         restored = restore(cfg, runtime)
     trained = restored.config
     split = str(ev.split)
-    samples = _samples(restored, split, int(trained.seed))
+    samples = evaluation_samples(restored, split, int(trained.seed))
     restored.layout.check(samples)
     options = inference_options(ev, "evaluate", trained)
     task = options.task
@@ -218,7 +102,11 @@ def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
         f"{runtime.describe()}"
     )
     job = Scoring(restored, runtime, samples, options, bool(ev.progress))
-    _score_all(job, report, processes)
+    try:
+        score_all(job, report, processes)
+    finally:
+        if report is not None:
+            report.close()
     if report is None:
         return {}  # the main process writes the report
     inference = _inference_meta(options)
@@ -246,6 +134,78 @@ def run_checkpoint(cfg: DictConfig, processes: SingleProcess) -> dict:
         f"resolution:\n{metrics_table(result['metrics'])}"
     )
     _summary("unet evaluate: done", result, run_dir, [("checkpoint", str(cfg.checkpoint))])
+    return result
+
+
+def _ensemble_meta(
+    oof: OutOfFold, options: InferenceOptions, pass_seconds: float, started: float
+) -> dict:
+    """metrics.json's description of an out-of-fold run."""
+    return {
+        "ensemble": [str(m.checkpoint) for m in oof.members],
+        "folds": oof.members[0].folds,
+        "epochs": oof.epochs[: len(oof.members)],
+        "split": "out-of-fold",
+        "threshold": options.threshold,
+        "inference": _inference_meta(options),
+        "seconds_per_image": round(pass_seconds, 5),
+        "seconds": round(time.time() - started, 2),
+    }
+
+
+def run_ensemble(cfg: DictConfig, processes: SingleProcess) -> dict:
+    """Out-of-fold evaluation of a fold ensemble; with evaluate.search, the recipe search."""
+    started = time.time()
+    run_dir = Path(cfg.paths.run_dir)
+    ev = cfg.evaluate
+    if ev.split != "val":
+        raise UnetError(
+            f"ensemble= scores each fold's validation images (out-of-fold), but "
+            f"evaluate.split={ev.split}; drop evaluate.split, or evaluate one checkpoint="
+        )
+    members = out_of_fold_members(resolve_members(cfg.ensemble))
+    first = cfg.copy()
+    first.checkpoint = str(members[0].checkpoint)  # what the tuner measures
+    runtime = agreed_inference_runtime(first, "evaluate", processes)
+    options = inference_options(ev, "evaluate", members[0].config)
+    thresholds = check_thresholds(ev.thresholds, "evaluate.thresholds") if ev.sweep else []
+    names = class_names(members[0].config.dataset, options.task)
+    report = (
+        EvaluationReport(run_dir, options.task, names, thresholds, int(ev.worst), True)
+        if processes.is_main
+        else None
+    )
+    keep = ev.save_probabilities or ev.search
+    store = ProbabilityStore(run_dir) if keep else None
+    print(
+        f"evaluate: out-of-fold, {len(members)} folds of {members[0].folds} "
+        f"({members[0].checkpoint} ...); {options.task.kind} task; {options.describe()}, "
+        f"threshold {options.threshold:g}; {runtime.describe()}"
+    )
+    oof = OutOfFold(cfg, members, runtime, processes)
+    try:
+        pass_seconds = oof.score(report, store)
+    finally:
+        if report is not None:
+            report.close()
+    search = prepare_search(cfg, oof, store, options.task, pass_seconds) if ev.search else None
+    if report is None:
+        return {}  # the main process writes the report
+    meta = _ensemble_meta(oof, options, pass_seconds, started)
+    if store is not None:
+        meta["probabilities"] = str(run_dir / PROBABILITIES_DIR)
+    result = report.finish(
+        meta,
+        read_image=oof.read_image,
+        threshold_meta={"ensemble": meta["ensemble"], "split": "out-of-fold", **meta["inference"]},
+    )
+    print(
+        f"\nout-of-fold, {len(report.dice)} images of {len(members)} folds, at original "
+        f"resolution:\n{metrics_table(result['metrics'])}"
+    )
+    _summary("unet evaluate: out-of-fold", result, run_dir, [("ensemble", str(cfg.ensemble))])
+    if search is not None:
+        result["search"] = choose_recipe(cfg, search, run_dir)
     return result
 
 
@@ -346,6 +306,14 @@ def evaluate(cfg: DictConfig, processes: SingleProcess) -> dict:
     steady_memory()
     if cfg.evaluate.submission:
         return run_submission(cfg) if processes.is_main else {}
+    if cfg.ensemble:
+        return run_ensemble(cfg, processes)
+    if cfg.evaluate.search or cfg.evaluate.save_probabilities:
+        raise UnetError(
+            "evaluate.search and evaluate.save_probabilities work on out-of-fold predictions: "
+            "name the fold models with ensemble=<sweep folder of unet train cv=K> (or a list "
+            "of their checkpoints) instead of checkpoint="
+        )
     return run_checkpoint(cfg, processes)
 
 

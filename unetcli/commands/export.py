@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from unetcli.config_dir import config_dir
+from unetcli.datasets.folds import dataset_split
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
 from unetcli.export.describe import inference_info
@@ -72,7 +73,7 @@ def _options(cfg: DictConfig, trained: DictConfig) -> InferenceOptions:
 
 def _validation_images(restored: Restored, count: int) -> list[tuple[str, np.ndarray]]:
     trained = restored.config
-    _, val = restored.layout.split(float(trained.dataset.validation_size), int(trained.seed))
+    _, val = dataset_split(restored.layout, trained.dataset, int(trained.seed))
     samples = (val or restored.layout.labelled_samples())[: max(1, count)]
     return [(s.name, restored.layout.read_image(s.image)) for s in samples]
 

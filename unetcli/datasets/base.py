@@ -168,6 +168,10 @@ class Layout:
         """(train, validation) samples; grouped and seeded unless the dataset has its own."""
         return grouped_split(self.labelled_samples(), validation_size, seed)
 
+    def fold_pool(self) -> list[Sample]:
+        """The images `dataset.folds` divides into folds (see unetcli/datasets/folds.py)."""
+        return self.labelled_samples()
+
     def read_image(self, path: Path) -> np.ndarray:
         return read_image(path, self.channels)
 

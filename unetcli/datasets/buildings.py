@@ -115,6 +115,17 @@ class BuildingsLayout(Layout):
         train = self.require_images(self.samples_of("train"), self.format_dir / "train")
         return train, self.samples_of("val")
 
+    def fold_pool(self) -> list[Sample]:
+        """Train and val pooled, only where the official split is off: folds replace it."""
+        if self.official_split:
+            raise UnetError(
+                "dataset.folds divides the labelled images into folds, but this dataset keeps "
+                "its official train/val split (dataset.layout.official_split=true). Add "
+                "dataset.layout.official_split=false to pool train and val into the folds, "
+                "or drop dataset.folds to train on the official split."
+            )
+        return self.labelled_samples()
+
     def read_mask_raw(self, path: Path) -> np.ndarray:
         return read_rgb_mask(path)
 

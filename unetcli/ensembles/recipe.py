@@ -30,10 +30,14 @@ class Recipe:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def save_recipe(recipe: Recipe, path: Path) -> None:
-    """Write `recipe.yaml` atomically, keys in the order a reader follows the search."""
+def save_recipe(recipe: Recipe, path: Path, note: str = "") -> None:
+    """Write `recipe.yaml` atomically, keys in the order a reader follows the search.
+
+    `note` (lines of text) is added to the header comment, e.g. how a choice was made.
+    """
     text = "# unet predict recipe=<this file> applies these choices; each score is the\n"
     text += "# out-of-fold Dice measured with the choices above it.\n"
+    text += "".join(f"# {line}\n" for line in note.splitlines())
     text += yaml.safe_dump(asdict(recipe), sort_keys=False)
     atomic_write_text(path, text, what="recipe")
 

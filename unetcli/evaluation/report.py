@@ -106,8 +106,13 @@ class EvaluationReport:
         names: list[str],
         thresholds: Sequence[float],
         worst: int,
+        fold_column: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir)
+        # Out-of-fold evaluation: per_image.csv says which fold's model scored each image;
+        # the caller sets `fold` before adding that fold's images.
+        self.fold_column = fold_column
+        self.fold: int | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.task = task
         self.names = names
@@ -126,14 +131,15 @@ class EvaluationReport:
         self.csv_path = self.run_dir / "per_image.csv"
         self._file = self.csv_path.open("w", newline="")
         self._csv = csv.writer(self._file)
-        header = ["image", *METRIC_NAMES]
+        header = ["image", *(["fold"] if fold_column else []), *METRIC_NAMES]
         if self.per_class_columns:
             header += [f"{m}_{self.names[c]}" for c in self.classes for m in CLASS_METRICS]
         self._csv.writerow(header)
 
     def add(self, result: ImageResult) -> None:
         m = result.scores.metrics
-        row = [result.name, *(f"{m[k]:.6f}" for k in METRIC_NAMES)]
+        fold = [self.fold] if self.fold_column else []
+        row = [result.name, *fold, *(f"{m[k]:.6f}" for k in METRIC_NAMES)]
         for c in self.classes:
             values = result.scores.per_class[c]
             for k in CLASS_METRICS:

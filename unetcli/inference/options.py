@@ -58,6 +58,9 @@ class InferenceOptions:
     min_object_size: int
     fill_holes: bool
     threads: int
+    # False: the TTA views alone, without the plain image (the recipe search predicts each
+    # view once on its own and averages the saved views itself).
+    tta_identity: bool = True
 
     def describe(self) -> str:
         parts = [f"mode {self.mode}"]

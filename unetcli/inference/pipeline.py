@@ -130,7 +130,7 @@ def predictions(
     def one_pass(images: torch.Tensor) -> torch.Tensor:
         return cover(model, images, runtime, options)
 
-    predict = with_tta(one_pass, options.tta)
+    predict = with_tta(one_pass, options.tta, options.tta_identity)
     model.eval()
     with tqdm(
         total=len(loader.dataset), desc=desc, disable=not progress, dynamic_ncols=True

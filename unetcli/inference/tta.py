@@ -50,16 +50,26 @@ def check_tta(names: Sequence[str], key: str) -> list[str]:
 
 
 def with_tta(
-    predict: Callable[[torch.Tensor], torch.Tensor], names: Sequence[str]
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    names: Sequence[str],
+    identity: bool = True,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap `predict` (images -> probabilities, same spatial size) with TTA averaging."""
+    """Wrap `predict` (images -> probabilities, same spatial size) with TTA averaging.
+
+    `identity=False` averages the named views alone (one view: that view's probabilities,
+    mapped back), which the recipe search saves per view and combines itself.
+    """
     if not names:
         return predict
 
     def averaged(images: torch.Tensor) -> torch.Tensor:
-        total = predict(images).clone()
+        total = predict(images).clone() if identity else None
         for name in names:
-            total += _INVERSE[name](predict(_FORWARD[name](images)))
-        return total / (len(names) + 1)
+            view = _INVERSE[name](predict(_FORWARD[name](images)))
+            if total is None:
+                total = view.clone()
+            else:
+                total += view
+        return total / (len(names) + int(identity))
 
     return averaged

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from unetcli.build import build_layout, loader_settings
 from unetcli.datasets.base import Layout, Sample
+from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.errors import UnetError
 from unetcli.hardware import Runtime
@@ -126,7 +127,7 @@ def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[S
     Overfitting a few fixed batches is the classic sanity check: a model and
     loss that work drive the training loss to near zero on them.
     """
-    train, val = layout.split(float(cfg.dataset.validation_size), int(cfg.seed))
+    train, val = dataset_split(layout, cfg.dataset, int(cfg.seed))
     if not train:
         raise UnetError(
             f"the training split of {layout.root} is empty; lower dataset.validation_size"
@@ -190,16 +191,39 @@ def build_training_data(
     if val_samples:
         val_loader = _validation_loader(cfg, layout, val_samples, runtime, loss_fn, processes)
     elif trainer.monitor.startswith("val/"):
-        raise UnetError(
-            f"trainer.monitor={trainer.monitor} needs a validation split, but "
-            "dataset.validation_size is 0; set trainer.monitor=train/loss trainer.monitor_mode=min"
-        )
+        _check_unmonitored(cfg)
     n_examples = min(int(trainer.log_images), len(val_samples))
     spread = np.linspace(0, len(val_samples) - 1, n_examples).round().astype(int).tolist()
     examples = frozenset(spread) if n_examples else frozenset()
     return TrainingData(
         layout, train_samples, val_samples, train_loader, val_loader, sampler, examples
     )
+
+
+def _check_unmonitored(cfg: DictConfig) -> None:
+    """A run without validation may watch a val/ metric only with dataset.fold=all, and only
+    where nothing depends on it: it then keeps last.pt alone (no best.pt), as a final model
+    trained on every image should."""
+    trainer = cfg.trainer
+    if str(cfg.dataset.fold) != "all" or cfg.dataset.folds is None:
+        raise UnetError(
+            f"trainer.monitor={trainer.monitor} needs a validation split, but "
+            "dataset.validation_size is 0; set trainer.monitor=train/loss trainer.monitor_mode=min"
+        )
+    target = str(cfg.scheduler.get("factory", {}).get("_target_", ""))
+    uses = []
+    if trainer.early_stopping.patience is not None:
+        uses.append("early stopping (trainer.early_stopping.patience)")
+    if target.endswith("ReduceLROnPlateau"):
+        uses.append("the plateau scheduler (scheduler=plateau)")
+    if uses:
+        raise UnetError(
+            f"dataset.fold=all trains on every image and has no validation split, so "
+            f"trainer.monitor={trainer.monitor} has no value for {' and '.join(uses)}. Train "
+            "the final model for a fixed number of epochs (the folds' best epoch is a good "
+            "choice) with trainer.early_stopping.patience=null and a fixed schedule, or set "
+            "trainer.monitor=train/loss trainer.monitor_mode=min."
+        )
 
 
 def _validation_loader(

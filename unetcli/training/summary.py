@@ -17,6 +17,12 @@ def write_result(run_dir: Path, result: dict) -> None:
     tmp.replace(path)
 
 
+def _checkpoints(ckpt_dir: Path) -> str:
+    """best.pt and last.pt; last.pt alone for a run without validation (dataset.fold=all)."""
+    best = ckpt_dir / "best.pt"
+    return f"{best}, {ckpt_dir / 'last.pt'}" if best.is_file() else str(ckpt_dir / "last.pt")
+
+
 def print_training_summary(result: dict, ckpt_dir: Path) -> None:
     """Where the outputs went and the headline metrics."""
     run_dir = Path(result["run_dir"])
@@ -34,7 +40,7 @@ def print_training_summary(result: dict, ckpt_dir: Path) -> None:
             ("best epoch", best_row),
             ("last epoch", format_metrics(result["final"])),
             *([("stopped early", f"after epoch {last}")] if result["stopped_early"] else []),
-            ("checkpoints", f"{ckpt_dir / 'best.pt'}, {ckpt_dir / 'last.pt'}"),
+            ("checkpoints", _checkpoints(ckpt_dir)),
             ("metrics", str(run_dir / "metrics.csv")),
             ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}"),
             *([("skipped files", ", ".join(result["skipped_files"]))]

@@ -178,24 +178,34 @@ class Trainer:
         metrics.update(self.validate(epoch))
         # Every process takes the main one's figures: decisions below are made once.
         metrics = self.processes.from_main(metrics)
-        if self.opts.monitor not in metrics:
+        unmonitored = not self.data.val_samples and self.opts.monitor.startswith("val/")
+        if self.opts.monitor not in metrics and not unmonitored:
             raise UnetError(
                 f"trainer.monitor={self.opts.monitor} is not a metric of this run; choose one "
                 f"of {', '.join(metrics)}"
             )
         self.log.epoch(epoch, metrics, lr, time.time() - epoch_start)
-        monitored = metrics[self.opts.monitor]
-        self.schedule.after_epoch(monitored)
-        is_best = self.improved(monitored)
-        if is_best:
-            self.best_value, self.best_epoch = monitored, epoch
-        stop = self.stopper.update(monitored)
+        is_best, stop = self.track(metrics.get(self.opts.monitor), epoch)
         if self.budget:
             self.budget.after_epoch(self, epoch, time.time() - epoch_start)
         self.save(epoch, metrics, is_best)
         self.last_epoch = epoch
         self.report_epoch(epoch, metrics, lr, is_best, stop)
         return metrics, stop
+
+    def track(self, monitored: float | None, epoch: int) -> tuple[bool, bool]:
+        """(a new best, stop early now) after the epoch's monitored value.
+
+        None: a run without validation (dataset.fold=all) watching a val/ metric. It keeps
+        last.pt only; build_training_data refused early stopping and plateau for it.
+        """
+        self.schedule.after_epoch(monitored)
+        if monitored is None:
+            return False, False
+        is_best = self.improved(monitored)
+        if is_best:
+            self.best_value, self.best_epoch = monitored, epoch
+        return is_best, self.stopper.update(monitored)
 
     def improved(self, value: float) -> bool:
         best = self.best_value
