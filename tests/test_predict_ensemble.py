@@ -88,8 +88,9 @@ def test_two_copies_of_one_checkpoint_predict_what_it_predicts(checkpoints, tmp_
     one = predict(tmp_path / "one", f"checkpoint={a}", *keep)
     two = predict(tmp_path / "two", f"ensemble=[{a},{copy}]", *keep)
     assert rows(two) == rows(one)
-    single, pair = probability_pngs(tmp_path / "one/probabilities"), probability_pngs(
-        tmp_path / "two/probabilities"
+    single, pair = (
+        probability_pngs(tmp_path / "one/probabilities"),
+        probability_pngs(tmp_path / "two/probabilities"),
     )
     assert len(single) == 6 and single.keys() == pair.keys()
     assert all((single[k] == pair[k]).all() for k in single)
