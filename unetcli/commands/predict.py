@@ -9,6 +9,7 @@ Severstal's ImageId_ClassId); the rows of one image are consecutive.
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from collections import Counter
@@ -25,17 +26,18 @@ from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.io import list_images
 from unetcli.distributed.launch import launch
 from unetcli.drawing import overlay
+from unetcli.ensembles.apply import apply_recipe
+from unetcli.ensembles.restore import Models, Source, restore_models, sources_of
 from unetcli.errors import UnetError, user_errors
 from unetcli.evaluation.sweep import read_threshold_file
 from unetcli.hardware import Runtime
 from unetcli.inference.dataset import InferenceDataset, collate_items, test_images_of
 from unetcli.inference.geometry import Geometry, restore_size
 from unetcli.inference.memory import steady_memory
-from unetcli.inference.options import InferenceOptions, inference_options, inference_transform
+from unetcli.inference.options import InferenceOptions, inference_transform
 from unetcli.inference.outputs import mask_images, probability_images, write_png
 from unetcli.inference.pipeline import OrderedWork, predictions
 from unetcli.inference.postprocess import postprocess
-from unetcli.inference.restore import Restored, restore
 from unetcli.inference.submission import SubmissionWriter, image_rows, join_parts, part_path
 from unetcli.limits import apply_limits
 from unetcli.rle import rle_encode
@@ -95,18 +97,17 @@ def _check_complete(samples: list[Sample], layout: Layout, rows: list[str]) -> N
         )
 
 
-def _threshold(opts: DictConfig, checkpoint: str) -> tuple[float, str]:
+def _threshold(opts: DictConfig, sources: list[Source]) -> tuple[float, str]:
     """predict.threshold, or the best threshold an evaluate run wrote (predict.threshold_from)."""
     source = opts.threshold_from
     if not source:
         return float(opts.threshold), f"{float(opts.threshold):g}"
     found = read_threshold_file(source)
     evaluated = found.get("checkpoint")
-    if evaluated and Path(evaluated) != Path(checkpoint).resolve():
-        print(
-            f"predict: note: {found['path']} was swept for {evaluated}, not for this "
-            f"checkpoint {checkpoint}"
-        )
+    checkpoint = sources[0].checkpoint if len(sources) == 1 else None
+    if evaluated and (checkpoint is None or Path(evaluated) != checkpoint.resolve()):
+        what = f"checkpoint {checkpoint}" if checkpoint else f"ensemble of {len(sources)}"
+        print(f"predict: note: {found['path']} was swept for {evaluated}, not for this {what}")
     return float(found["threshold"]), f"{found['threshold']:g} (from {found['path']})"
 
 
@@ -187,7 +188,7 @@ class ImageFinisher:
 
 
 def _predict(
-    restored: Restored,
+    models: Models,
     runtime: Runtime,
     options: InferenceOptions,
     finisher: ImageFinisher,
@@ -206,6 +207,7 @@ def _predict(
     # Restart at a batch boundary so every batch holds the same images as in an
     # uninterrupted run (identical results); images already written are skipped.
     start = (done // loader_batch) * loader_batch
+    restored = models.restored  # every member reads its images the same way (checked)
     dataset = InferenceDataset(
         restored.layout, samples[start:], inference_transform(restored.config, options.mode)
     )
@@ -214,7 +216,7 @@ def _predict(
     pending = 2 * options.batch_size + 2 * options.threads
     with OrderedWork(finisher, writer.write_rows, options.threads, pending) as work:
         for item, probs in predictions(
-            restored.model,
+            models.model,
             loader,
             runtime,
             options,
@@ -244,7 +246,7 @@ def _run_onnx(cfg: DictConfig) -> Path:
 
 
 def _write_block(
-    restored: Restored,
+    models: Models,
     runtime: Runtime,
     options: InferenceOptions,
     finisher: ImageFinisher,
@@ -260,7 +262,7 @@ def _write_block(
     )
     with writer:
         done = (
-            _predict(restored, runtime, options, finisher, writer, bool(opts.progress))
+            _predict(models, runtime, options, finisher, writer, bool(opts.progress))
             if finisher.samples
             else 0
         )
@@ -281,39 +283,40 @@ def predict(cfg: DictConfig, processes: SingleProcess) -> Path:
     steady_memory()
     if not processes.is_main:
         opts.progress = False  # one progress bar: the main process's
-    runtime = agreed_inference_runtime(cfg, "predict", processes)
+    sources, recipe = apply_recipe(cfg, sources_of(cfg))  # the recipe sets predict.* keys
+    if recipe:
+        print(f"predict: {recipe}")
+    runtime = agreed_inference_runtime(_tuned_on(cfg, sources[0]), "predict", processes)
+    threshold, threshold_text = _threshold(opts, sources)
     with processes.main_first():  # a generated dataset is written once
-        restored = restore(cfg, runtime)
-    threshold, threshold_text = _threshold(opts, str(cfg.checkpoint))
-    options = inference_options(opts, "predict", restored.config, threshold)
-    task = options.task
-    samples = _input_samples(opts.input) if opts.input else test_images_of(restored.layout)
-    rows = [name for s in samples for name in row_names(s, task)]
+        models = restore_models(cfg, sources, runtime, threshold)
+    options, layout = models.options, models.restored.layout
+    samples = _input_samples(opts.input) if opts.input else test_images_of(layout)
+    rows = [name for s in samples for name in row_names(s, options.task)]
     if not opts.input:
-        _check_complete(samples, restored.layout, rows)
+        _check_complete(samples, layout, rows)
     save = {key: bool(opts[f"save_{key}"]) for key in PICTURES}
     block = processes.shard(len(samples), 1 if options.mode == "sliding" else options.batch_size)
-    finisher = ImageFinisher(
-        samples[block.start : block.stop], restored.layout, options, output_dir, save
-    )
+    finisher = ImageFinisher(samples[block.start : block.stop], layout, options, output_dir, save)
     world = processes.world_size
     target = submission if world == 1 else part_path(submission, processes.rank, world)
+    models_text = "" if len(sources) == 1 else f"ensemble of {len(sources)} models averaged; "
     print(
-        f"predict: {len(samples)} images ({task.kind}, {len(rows)} rows) -> {submission}; "
-        f"{options.describe()}, threshold {threshold_text}; {runtime.describe()}"
+        f"predict: {len(samples)} images ({options.task.kind}, {len(rows)} rows) -> "
+        f"{submission}; {models_text}{options.describe()}, threshold {threshold_text}; "
+        f"{runtime.describe()}"
     )
     loop_started = time.time()
-    written, done = _write_block(restored, runtime, options, finisher, target, opts)
+    written, done = _write_block(models, runtime, options, finisher, target, opts)
     parts = processes.gather_objects((written, done))
     if not processes.is_main:
         return submission
     if world > 1:
         join_parts([part_path(submission, r, world) for r in range(world)], submission)
     seconds, computed = time.time() - loop_started, len(samples) - sum(d for _, d in parts)
-    summary = [
-        ("checkpoint", str(cfg.checkpoint)),
+    summary = _models_summary(sources, recipe) + [
         ("submission", f"{submission} ({sum(w for w, _ in parts)} rows)"),
-        ("task", f"{task.kind}, {task.num_classes} output(s)"),
+        ("task", f"{options.task.kind}, {options.task.num_classes} output(s)"),
         ("inference", f"{options.describe()}, threshold {threshold_text}"),
         (
             "speed",
@@ -326,6 +329,25 @@ def predict(cfg: DictConfig, processes: SingleProcess) -> Path:
     summary += [(key, str(output_dir / key)) for key, on in save.items() if on]
     print_summary("unet predict: done", summary)
     return submission
+
+
+def _tuned_on(cfg: DictConfig, first: Source) -> DictConfig:
+    """The config the hardware tuner times: an ensemble's first member stands for all of them
+    (they share one input; the tuner needs a model's shape, not its weights)."""
+    if not OmegaConf.is_missing(cfg, "checkpoint") and cfg.checkpoint == str(first.checkpoint):
+        return cfg
+    tuned = copy.deepcopy(cfg)
+    tuned.checkpoint = str(first.checkpoint)
+    return tuned
+
+
+def _models_summary(sources: list[Source], recipe: str | None) -> list[tuple[str, str]]:
+    """The summary's first lines: the checkpoint, or the ensemble and each member."""
+    lines = [("recipe", recipe)] if recipe else []
+    if len(sources) == 1:
+        return lines + [("checkpoint", sources[0].label)]
+    lines.append(("ensemble", f"{len(sources)} models, probabilities averaged"))
+    return lines + [(f"member {i}", s.label) for i, s in enumerate(sources, 1)]
 
 
 def _processes_text(world: int) -> str:

@@ -55,12 +55,15 @@ def load_recipe(path: str | Path) -> Recipe:
     except yaml.YAMLError as err:
         raise UnetError(f"recipe file {path} is not valid YAML: {err}") from err
     known = set(Recipe.__dataclass_fields__)
+    if not isinstance(data, dict):
+        raise UnetError(f"recipe file {path} is not a mapping of keys {sorted(known)}.")
     unknown = sorted(set(data) - known)
-    if not isinstance(data, dict) or unknown:
+    if unknown:
         raise UnetError(
             f"recipe file {path} has keys this version does not know: {unknown}; the keys "
             f"are {sorted(known)}."
         )
+    _check_kinds(data, path)
     recipe = Recipe(**data)
     bad = [t for t in recipe.tta if t not in TTA_NAMES]
     if bad:
@@ -70,3 +73,31 @@ def load_recipe(path: str | Path) -> Recipe:
     if not 0.0 < float(recipe.threshold) < 1.0:
         raise UnetError(f"recipe file {path}: threshold must lie in (0, 1), got {recipe.threshold}")
     return recipe
+
+
+# What each key holds (a YAML `1` is an int, accepted where a float is expected).
+_KINDS = {
+    "threshold": ((int, float), "a number in (0, 1)"),
+    "min_object_size": ((int,), "a whole number of pixels, 0 or more"),
+    "fill_holes": ((bool,), "true or false"),
+    "tta": ((list,), f"a list of TTA names from {list(TTA_NAMES)}"),
+    "ensemble": ((bool,), "true or false"),
+    "member": ((str, type(None)), "a checkpoint path or null"),
+    "scores": ((dict,), "a mapping of step names to out-of-fold Dice"),
+}
+
+
+def _check_kinds(data: dict, path: Path) -> None:
+    """Refuse a value of the wrong kind with the file and key, before anything uses it."""
+    for key, value in data.items():
+        if key not in _KINDS:  # a key added later without a stated kind: Recipe takes it as is
+            continue
+        kinds, what = _KINDS[key]
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if not isinstance(value, kinds) or wrong_bool:
+            raise UnetError(
+                f"recipe file {path}: {key} must be {what}, got {value!r}. Fix that line or "
+                "write the recipe again with `unet evaluate ensemble=... evaluate.search=true`."
+            )
+    if data.get("min_object_size", 0) < 0:
+        raise UnetError(f"recipe file {path}: min_object_size must be 0 or more pixels")

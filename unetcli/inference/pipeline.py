@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from unetcli.hardware import Runtime
 from unetcli.inference.dataset import same_shape_groups
-from unetcli.inference.modes import cover
+from unetcli.inference.ensemble import Ensemble, predictor
 from unetcli.inference.options import InferenceOptions
-from unetcli.inference.tta import with_tta
+from unetcli.models.contract import SegmentationModel
 
 _STOP = object()
 
@@ -114,7 +114,7 @@ class OrderedWork:
 
 
 def predictions(
-    model: torch.nn.Module,
+    model: SegmentationModel | Ensemble,
     loader: DataLoader,
     runtime: Runtime,
     options: InferenceOptions,
@@ -124,14 +124,10 @@ def predictions(
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """(item, probabilities (C, h, w) float32 in model-input space) for each loader item, in order.
 
-    Items whose transformed images share a shape go through the model together.
+    Items whose transformed images share a shape go through the model together. `model` may
+    be an `Ensemble`: its members' probabilities, averaged.
     """
-
-    def one_pass(images: torch.Tensor) -> torch.Tensor:
-        return cover(model, images, runtime, options)
-
-    predict = with_tta(one_pass, options.tta, options.tta_identity)
-    model.eval()
+    predict = predictor(model, runtime, options)
     with tqdm(
         total=len(loader.dataset), desc=desc, disable=not progress, dynamic_ncols=True
     ) as bar:
