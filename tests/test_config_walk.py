@@ -24,6 +24,8 @@ COMMANDS = {
     "evaluate": ["paths.run_dir=run", f"checkpoint={REPO_FILE}"],
     "predict": ["paths.run_dir=run", f"checkpoint={REPO_FILE}"],
 }
+
+
 def wrong_type(stated: set[str]) -> object | None:
     """A value of a kind the YAML never gives the key (None when the YAML states no kind)."""
     if not stated:
@@ -65,7 +67,10 @@ def test_every_leaf_with_every_bad_value_is_refused_naming_the_key():
     all_cases = cases()
     assert len(all_cases) > 250  # every leaf of three commands, several values each
     assert {what for *_, what, _ in all_cases} == {
-        "empty string", "wrong type", "negative", "missing file"
+        "empty string",
+        "wrong type",
+        "negative",
+        "missing file",
     }
     accepted = []
     for command, key, what, bad in all_cases:
@@ -130,3 +135,12 @@ def test_a_batch_larger_than_the_dataset_trains_one_batch_and_says_so(tmp_path, 
     out = capsys.readouterr().out
     assert "note: trainer.batch_size=64 is larger than the" in out
     assert "each epoch is one batch of" in out
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_auto_or_a_number_keys_take_a_number(command):
+    """`auto` in the YAML must not make a number look like the wrong kind."""
+    check_config(compose(command, [*COMMANDS[command], f"{command}.threads=1"]))
+    check_config(
+        compose("train", ["paths.run_dir=run", "hardware.threads=2", "hardware.num_workers=0"])
+    )

@@ -55,6 +55,12 @@ OPTIONAL_KINDS = {
     "predict.window": {"list"},
     "evaluate.window": {"list"},
     "loss.pos_weight": {"float"},
+    # "auto" in the YAML, or a number.
+    "predict.threads": {"int", "str"},
+    "evaluate.threads": {"int", "str"},
+    "export.threads": {"int", "str"},
+    "hardware.threads": {"int", "str"},
+    "hardware.num_workers": {"int", "str"},
 }
 # Numbers that may be negative (an ignore label such as -100 or -1).
 NEGATIVE_OK = ("dataset.ignore_index",)
