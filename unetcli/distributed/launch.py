@@ -74,7 +74,7 @@ def processes_for(placement: Placement, cfg: DictConfig) -> DistributedProcesses
     """This process's view of the job: backend, its CUDA device, SyncBatchNorm or not."""
     device = resolve_hardware(cfg.hardware).device
     backend = choose_backend(str(cfg.hardware.backend), device.type)
-    sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm, backend)
+    sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm)
     if device.type == "cuda":
         import torch
 

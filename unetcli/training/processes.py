@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from unetcli.training.batchnorm import synchronise_batchnorm
+
 T = TypeVar("T")
 
 
@@ -85,6 +87,7 @@ class DistributedProcesses(SingleProcess):
         self.local_rank = placement.local_rank
         self.is_main = placement.rank == 0
         self.backend, self.group, self.sync_batchnorm = backend, gradient_group, sync_batchnorm
+        self.synchronised = 0  # batch norm layers wrap() synchronised
 
     def gather_objects(self, value: T) -> list[T]:
         out: list[Any] = [None] * self.world_size
@@ -125,8 +128,7 @@ class DistributedProcesses(SingleProcess):
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
-        if self.sync_batchnorm:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, self.group)
+        self.synchronised = self._synchronise_batchnorm(model) if self.sync_batchnorm else 0
         on_cuda = next(model.parameters()).device.type == "cuda"
         return DistributedDataParallel(
             model,
@@ -134,12 +136,21 @@ class DistributedProcesses(SingleProcess):
             process_group=self.group,
         )
 
+    def _synchronise_batchnorm(self, model: torch.nn.Module) -> int:
+        """torch's SyncBatchNorm with nccl; ours on gloo (SyncBatchNorm is CUDA-only)."""
+        if self.backend == "nccl":
+            layers = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, self.group)  # in place below root
+            return layers
+        return synchronise_batchnorm(model, self.group)
+
     def describe(self, batch_size: int) -> str:
-        norm = (
-            "SyncBatchNorm"
-            if self.sync_batchnorm
-            else "BatchNorm per process (SyncBatchNorm needs nccl on CUDA)"
-        )
+        if self.synchronised:
+            norm = f"batch norm synchronised over {self.world_size} processes"
+        elif self.sync_batchnorm:
+            norm = "no batch norm layers"
+        else:
+            norm = "batch norm per process (hardware.sync_batchnorm=false)"
         return (
             f"batch {batch_size} per process x {self.world_size} processes = "
             f"{batch_size * self.world_size} per step ({self.backend}; {norm})"
