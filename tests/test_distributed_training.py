@@ -23,7 +23,7 @@ from tests.helpers import REPO, only_run_dir, run_command
 pytestmark = pytest.mark.slow
 
 
-def overrides(root: Path, batch: int, *extra: str) -> list[str]:
+def overrides(root: Path, batch: int, *extra: str, norm: str = "group") -> list[str]:
     return [
         f"paths.data_dir={root / 'data'}",
         f"paths.output_root={root / 'outputs'}",
@@ -34,7 +34,7 @@ def overrides(root: Path, batch: int, *extra: str) -> list[str]:
         "dataset.layout.width=48",
         "dataset.image_size=[32,48]",
         "model.widths=[4,8,16]",
-        "model.norm=group",
+        f"model.norm={norm}",
         "loss=bce",
         "scheduler=none",
         "optimizer.lr=3e-3",
@@ -106,6 +106,17 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 def test_two_processes_of_batch_b_train_the_weights_of_one_process_of_batch_2b(runs):
     assert_same_weights(runs["one"], runs["two"])
     assert "batch 2 per process x 2 processes = 4 per step (gloo" in runs["stdout"]
+
+
+def test_with_batch_norm_two_processes_train_the_weights_of_one_too(tmp_path):
+    """The default model.norm=batch: statistics over the global batch, as one process has."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_command("train", overrides(tmp_path, 4, "trainer.epochs=1", norm="batch"), one)
+    run_command(
+        "train", overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2", norm="batch"), two
+    )
+    assert_same_weights(one, two)  # running means and variances included
+    assert "running_var" in " ".join(state(two)["model"])
 
 
 def test_a_torchrun_launch_writes_one_run_folder_from_the_main_process_only(runs):
