@@ -132,7 +132,7 @@ class DistributedProcesses(SingleProcess):
         on_cuda = next(model.parameters()).device.type == "cuda"
         return DistributedDataParallel(
             model,
-            device_ids=[self.local_rank] if on_cuda else None,
+            device_ids=[torch.cuda.current_device()] if on_cuda else None,
             process_group=self.group,
         )
 
