@@ -1,8 +1,10 @@
-"""AllReduceBatchNorm in 2 real gloo processes is nn.BatchNorm2d over the joined batch.
+"""Sums over the global batch in 2 real gloo processes: batch norm and the batch Dice.
 
-The processes get unequal shares (3 and 5 images), so the statistics must
-weigh each process by its count; two steps check the running statistics with
-a momentum and with the cumulative mean (momentum=None).
+AllReduceBatchNorm is nn.BatchNorm2d over the joined batch. The processes get
+unequal shares (3 and 5 images), so the statistics must weigh each process by
+its count; two steps check the running statistics with a momentum and with the
+cumulative mean (momentum=None). The soft Dice of a training step
+(`summed_over`) is that of the joined batch, gradients included.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from unetcli.batch_sums import summed_over
+from unetcli.losses import SoftDiceLoss
+from unetcli.task import Task
 from unetcli.training.batchnorm import AllReduceBatchNorm, synchronise_batchnorm
 
 SHARES = (3, 5)
@@ -48,8 +53,20 @@ def run_steps(net: nn.Module, part: slice) -> dict[str, list[torch.Tensor]]:
         seen["grad_params"].append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     net.eval()
     seen["eval"] = [net(batches()[0][0][part])]
+    seen["dice"] = batch_dice(part)
     seen["state"] = [v.float().flatten() for v in net.state_dict().values()]
     return seen
+
+
+def batch_dice(part: slice) -> list[torch.Tensor]:
+    """The soft Dice loss of a training step on the images in `part`, and its input gradient."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn((sum(SHARES), 1, 5, 6), generator=g)[part].requires_grad_(True)
+    masks = (torch.rand((sum(SHARES), 5, 6), generator=g) > 0.6).long()[part]
+    with summed_over(None):
+        loss = SoftDiceLoss(Task("binary", 1))(logits, masks)
+    loss.backward()
+    return [loss.detach(), logits.grad]
 
 
 def _process(rank: int, folder: str) -> None:
@@ -77,6 +94,12 @@ def test_two_gloo_processes_normalise_as_one_batch_norm_over_the_joined_batch(tm
     for step, expected in enumerate(one["grad_params"]):
         summed = ranks[0]["grad_params"][step] + ranks[1]["grad_params"][step]
         torch.testing.assert_close(summed, expected, **close, msg=f"parameters, step {step}")
+    # The batch Dice: the joined batch's value in each process, and its gradient (each of the
+    # 2 processes back-propagates the whole loss; DDP averages the processes' gradients).
+    for rank in ranks:
+        torch.testing.assert_close(rank["dice"][0], one["dice"][0])
+    joined = torch.cat([r["dice"][1] for r in ranks]) / 2
+    torch.testing.assert_close(joined, one["dice"][1])
     # Running mean, unbiased running variance and batch counts: the same in both processes.
     for rank in ranks:
         for got, expected in zip(rank["state"], one["state"], strict=True):

@@ -27,7 +27,9 @@ from unetcli.distributed.slurm import PORT_BASE
 pytestmark = pytest.mark.slow
 
 
-def overrides(root: Path, batch: int, *extra: str, norm: str = "group") -> list[str]:
+def overrides(
+    root: Path, batch: int, *extra: str, norm: str = "group", loss: str = "bce"
+) -> list[str]:
     return [
         f"paths.data_dir={root / 'data'}",
         f"paths.output_root={root / 'outputs'}",
@@ -39,7 +41,7 @@ def overrides(root: Path, batch: int, *extra: str, norm: str = "group") -> list[
         "dataset.image_size=[32,48]",
         "model.widths=[4,8,16]",
         f"model.norm={norm}",
-        "loss=bce",
+        f"loss={loss}",
         "scheduler=none",
         "optimizer.lr=3e-3",
         "trainer.log_images=2",
@@ -156,13 +158,14 @@ def test_two_processes_of_batch_b_train_the_weights_of_one_process_of_batch_2b(r
     assert "batch 2 per process x 2 processes = 4 per step (gloo" in runs["stdout"]
 
 
-def test_with_batch_norm_two_processes_train_the_weights_of_one_too(tmp_path):
-    """The default model.norm=batch: statistics over the global batch, as one process has."""
+def test_with_batch_norm_and_batch_dice_two_processes_train_the_weights_of_one_too(tmp_path):
+    """The defaults model.norm=batch and loss=bce_dice: batch statistics and the soft Dice
+    are taken over the global batch, as one process takes them."""
     one, two = tmp_path / "one", tmp_path / "two"
-    run_command("train", overrides(tmp_path, 4, "trainer.epochs=1", norm="batch"), one)
-    run_command(
-        "train", overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2", norm="batch"), two
-    )
+    defaults = {"norm": "batch", "loss": "bce_dice"}
+    run_command("train", overrides(tmp_path, 4, "trainer.epochs=1", **defaults), one)
+    two_processes = overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2", **defaults)
+    run_command("train", two_processes, two)
     assert_same_weights(one, two)  # running means and variances included
     assert "running_var" in " ".join(state(two)["model"])
 

@@ -5,8 +5,7 @@ so 2 processes x batch 4 is not the computation of 1 process x batch 8 (Dice
 drifts by a few hundredths). torch's SyncBatchNorm fixes that, but only on
 CUDA with nccl. `AllReduceBatchNorm` does the same on any backend: one
 all-reduce per layer of the per-channel count, sum and sum of squares,
-differentiable (its backward all-reduces the gradient, as
-`torch.distributed.nn.functional.all_reduce` did before torch deprecated it),
+differentiable (`unetcli.batch_sums`: its backward all-reduces the gradient),
 so gradients are those of the global batch. Sums are taken around the
 running mean (the same in every process), so the variance does not lose
 digits as a plain E[x^2] - E[x]^2 would.
@@ -18,24 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-class _SumOverProcesses(torch.autograd.Function):
-    """y = the sum of x over every process; so dL/dx = the sum of dL/dy over every process."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, group: object
-    ) -> torch.Tensor:
-        ctx.group = group
-        total = x.clone()
-        dist.all_reduce(total, group=group)
-        return total
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple:
-        total = grad.contiguous().clone()
-        dist.all_reduce(total, group=ctx.group)
-        return total, None
+from unetcli.batch_sums import sum_over_processes
 
 
 class AllReduceBatchNorm(nn.BatchNorm2d):
@@ -72,7 +54,7 @@ class AllReduceBatchNorm(nn.BatchNorm2d):
         centred = x.float() - shift.view(1, -1, 1, 1)
         count = centred.new_full((1,), centred.numel() / channels)
         local = torch.cat([centred.sum((0, 2, 3)), (centred * centred).sum((0, 2, 3)), count])
-        total = _SumOverProcesses.apply(local, self.group)
+        total = sum_over_processes(local, self.group)
         n = total[-1]
         offset = total[:channels] / n
         var = (total[channels : 2 * channels] / n - offset * offset).clamp_min(0)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from unetcli.batch_sums import summed_over
 from unetcli.training.batchnorm import synchronise_batchnorm
 
 T = TypeVar("T")
@@ -68,6 +69,10 @@ class SingleProcess:
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module a training step calls (DistributedDataParallel when there are several)."""
         return model
+
+    def whole_batch(self) -> contextlib.AbstractContextManager:
+        """Around a training step's loss: batch sums (soft Dice) over every process's share."""
+        return contextlib.nullcontext()
 
     def describe(self, batch_size: int) -> str:
         return f"batch {batch_size} (one process)"
@@ -124,6 +129,9 @@ class DistributedProcesses(SingleProcess):
 
     def shard(self, count: int, unit: int = 1) -> range:
         return block(count, self.world_size, self.rank, unit)
+
+    def whole_batch(self) -> contextlib.AbstractContextManager:
+        return summed_over(self.group)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
