@@ -7,7 +7,9 @@ joins per-image values from every process, in rank order, before they are
 averaged, so validation figures equal those of one process; `from_main`
 shares a decision (early stopping, a plateau step) made once; `shard` gives
 each process a contiguous block of images in whole batches, so that batch
-contents, and with them the figures, do not depend on the number of processes.
+contents, and with them the figures, do not depend on the number of processes;
+`wrap` synchronises batch norm and `whole_batch` makes a training step's batch
+sums (the soft Dice) those of the global batch, so the training does not either.
 """
 
 from __future__ import annotations
