@@ -5,8 +5,8 @@ of both runs (they should agree within about 0.01) and their wall times.
 
     python scripts/bench_distributed.py                       # 2 processes, 5 epochs
     python scripts/bench_distributed.py --processes 2 --epochs 20 --batch 8 model.norm=group
-    OMP_NUM_THREADS=1 python scripts/bench_distributed.py dataset.layout.num_objects=40 \
-        hardware.tune=false                                   # the README's figures
+    OMP_NUM_THREADS=1 python scripts/bench_distributed.py --epochs 10 \
+        dataset.layout.num_objects=40 hardware.tune=false     # the README's figures
 """
 
 from __future__ import annotations
