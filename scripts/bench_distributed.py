@@ -1,7 +1,9 @@
 """One process against a torchrun launch of several, at the same global batch and epochs.
 
 Backs the README's "Many GPUs, many machines" figures: the validation Dice
-of both runs (they should agree within about 0.01) and their wall times.
+of both runs and their wall times. With optimizer=sgd they agree within about
+0.01; with Adam (the default) early in training they lie as far apart as one
+process lies from itself in another float order (hardware.channels_last=true).
 
     python scripts/bench_distributed.py                       # 2 processes, 5 epochs
     python scripts/bench_distributed.py --processes 2 --epochs 20 --batch 8 model.norm=group
