@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +21,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import REPO, only_run_dir, run_command
+from tests.helpers import REPO, only_run_dir, run_command, unet_command
+from unetcli.distributed.slurm import PORT_BASE
 
 pytestmark = pytest.mark.slow
 
 
-def overrides(root: Path, batch: int, *extra: str) -> list[str]:
+def overrides(
+    root: Path, batch: int, *extra: str, norm: str = "group", loss: str = "bce"
+) -> list[str]:
     return [
         f"paths.data_dir={root / 'data'}",
         f"paths.output_root={root / 'outputs'}",
@@ -34,8 +40,8 @@ def overrides(root: Path, batch: int, *extra: str) -> list[str]:
         "dataset.layout.width=48",
         "dataset.image_size=[32,48]",
         "model.widths=[4,8,16]",
-        "model.norm=group",
-        "loss=bce",
+        f"model.norm={norm}",
+        f"loss={loss}",
         "scheduler=none",
         "optimizer.lr=3e-3",
         "trainer.log_images=2",
@@ -60,6 +66,50 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         timeout=300,
         env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
     )
+
+
+LAUNCHERS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def free_job_id() -> int:
+    """A Slurm job id whose derived MASTER_PORT (step 0) is free on this machine."""
+    for job in random.sample(range(1000), 1000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", PORT_BASE + job * 10))
+                return job
+            except OSError:
+                continue
+    raise AssertionError("no free port in the range srun tasks derive theirs from")
+
+
+def srun(*args: str, cwd: Path) -> list[tuple[int, str, str]]:
+    """`srun -n 2 unet ARGS` on one node: two `unet` processes with what srun sets for each
+    task (no RANK, MASTER_ADDR or MASTER_PORT); (exit status, stdout, stderr) of each."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k not in LAUNCHERS
+    }
+    job = str(free_job_id())
+    tasks = []
+    for rank in range(2):
+        slurm = {
+            "SLURM_JOB_ID": job, "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),
+            "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0", "SLURM_NTASKS": "2",
+            "SLURM_STEP_NUM_TASKS": "2", "SLURM_TASKS_PER_NODE": "2",
+            "SLURM_STEP_TASKS_PER_NODE": "2", "SLURM_JOB_NODELIST": "localhost",
+            "SLURM_STEP_NODELIST": "localhost", "SLURM_LAUNCH_NODE_IPADDR": "127.0.0.1",
+        }  # fmt: skip
+        out, err = (open(cwd / f"task{rank}.{kind}", "w+") for kind in ("out", "err"))  # noqa: SIM115
+        env = {**base, "NO_ALBUMENTATIONS_UPDATE": "1", **slurm}
+        command = [*unet_command(), *args]
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
+        tasks.append((process, out, err))
+    finished = []
+    for process, out, err in tasks:
+        process.wait(timeout=300)
+        finished.append((process.returncode, *(f.seek(0) or f.read() for f in (out, err))))
+        out.close(), err.close()
+    return finished
 
 
 def state(run: Path) -> dict:
@@ -108,6 +158,18 @@ def test_two_processes_of_batch_b_train_the_weights_of_one_process_of_batch_2b(r
     assert "batch 2 per process x 2 processes = 4 per step (gloo" in runs["stdout"]
 
 
+def test_with_batch_norm_and_batch_dice_two_processes_train_the_weights_of_one_too(tmp_path):
+    """The defaults model.norm=batch and loss=bce_dice: batch statistics and the soft Dice
+    are taken over the global batch, as one process takes them."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    defaults = {"norm": "batch", "loss": "bce_dice"}
+    run_command("train", overrides(tmp_path, 4, "trainer.epochs=1", **defaults), one)
+    two_processes = overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2", **defaults)
+    run_command("train", two_processes, two)
+    assert_same_weights(one, two)  # running means and variances included
+    assert "running_var" in " ".join(state(two)["model"])
+
+
 def test_a_torchrun_launch_writes_one_run_folder_from_the_main_process_only(runs):
     out = runs["stdout"]
     # One set of start lines, epoch lines and summary: the other process prints nothing.
@@ -119,6 +181,25 @@ def test_a_torchrun_launch_writes_one_run_folder_from_the_main_process_only(runs
     assert len(list((run / "tensorboard").iterdir())) == 1  # one events file
     assert json.loads((run / "result.json").read_text())["epochs"] == 1
     assert "Traceback" not in runs["stderr"]
+
+
+def test_a_plain_srun_step_of_two_tasks_is_one_job(runs):
+    """srun without torchrun: the tasks find each other from SLURM_* alone, write one run
+    folder from task 0 only and train what torchrun's two processes (and one process) do."""
+    root = runs["root"] / "srun"
+    root.mkdir()
+    args = [a for a in overrides(runs["root"], 2, "trainer.epochs=1") if "output_root" not in a]
+    (code0, out0, err0), (code1, out1, err1) = srun("train", *args, "paths.output_root=outputs",
+                                                      cwd=root)  # fmt: skip
+    assert code0 == 0 and code1 == 0, err0 + err1
+    assert out1 == "" and out0.count("run folder:") == 1 and out0.count("unet train: done") == 1
+    assert "batch 2 per process x 2 processes = 4 per step (gloo" in out0
+    run = only_run_dir(root / "outputs" / "train")
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    assert len(list((run / "tensorboard").iterdir())) == 1 and (run / ".hydra").is_dir()
+    assert "Traceback" not in err0 + err1
+    assert_same_weights(runs["two"], run)
+    assert_same_weights(runs["one"], run)
 
 
 def test_resuming_with_another_number_of_processes_continues_the_run(runs):

@@ -62,6 +62,11 @@ OPTIONAL_KINDS = {
     "hardware.threads": {"int", "str"},
     "hardware.num_workers": {"int", "str"},
 }
+# Keys the YAML sets to auto that also take true or false (the YAML shows only the string).
+AUTO_OR_BOOL = (
+    "hardware.channels_last", "hardware.pin_memory", "hardware.compile",
+    "hardware.sync_batchnorm",
+)  # fmt: skip
 # Numbers that may be negative (an ignore label such as -100 or -1).
 NEGATIVE_OK = ("dataset.ignore_index",)
 # (low, high) inclusive, with why, for values that are legal numbers but not sensible ones.
@@ -196,4 +201,6 @@ def yaml_kinds() -> dict[str, set[str]]:
                 kinds.setdefault(key, set()).add(kind_of(value))
     for key, stated in OPTIONAL_KINDS.items():
         kinds.setdefault(key, set()).update({*stated, "none"})
+    for key in AUTO_OR_BOOL:
+        kinds.setdefault(key, set()).add("bool")
     return kinds

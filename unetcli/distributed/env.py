@@ -1,9 +1,11 @@
-"""What the environment says about this process: started by torchrun (or srun+torchrun)?
+"""What the environment says about this process: started by torchrun, srun+torchrun or srun?
 
 torchrun and torch's elastic agent set RANK, WORLD_SIZE, LOCAL_RANK and
 LOCAL_WORLD_SIZE for every process they start, and MASTER_ADDR/MASTER_PORT
 for the rendezvous. A process that has them joins that job instead of
-starting processes of its own.
+starting processes of its own. A task of a plain `srun -n N` step has only
+SLURM_* variables: they are translated into torchrun's first
+(`unetcli.distributed.slurm`), so from there on both take one path.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from omegaconf import OmegaConf
 
+from unetcli.distributed.slurm import torchrun_environment
 from unetcli.errors import UnetError
 
 #: Seconds since the epoch at which the job started, agreed by every process, so that
@@ -52,7 +55,13 @@ def _int(name: str, default: int | None = None) -> int:
 
 
 def external_placement() -> Placement | None:
-    """This process's place in a job started by torchrun, or None when no launcher started it."""
+    """This process's place in a job started by torchrun or srun, or None when no launcher did.
+
+    Under a plain srun it first publishes torchrun's variables (RANK, ..., MASTER_ADDR,
+    MASTER_PORT) in this process's environment, for init_process_group and for child
+    processes such as DataLoader workers.
+    """
+    os.environ.update(torchrun_environment(os.environ) or {})
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return None
     world = _int("WORLD_SIZE")

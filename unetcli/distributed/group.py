@@ -38,15 +38,14 @@ def choose_backend(requested: str, device_type: str) -> str:
     return requested
 
 
-def use_sync_batchnorm(requested: object, backend: str) -> bool:
-    """SyncBatchNorm only with nccl: off CUDA it raises in every training forward pass."""
+def use_sync_batchnorm(requested: object) -> bool:
+    """Batch statistics over the global batch: torch's SyncBatchNorm on nccl, ours on gloo.
+
+    auto and true are the same since batch norm can be synchronised on every
+    backend; false keeps each process's own statistics (cheaper, not the same run).
+    """
     if requested == "auto":
-        return backend == "nccl"
-    if requested is True and backend != "nccl":
-        raise UnetError(
-            "hardware.sync_batchnorm=true needs the nccl backend on CUDA devices (SyncBatchNorm "
-            "does not run on the CPU); use hardware.sync_batchnorm=auto or false"
-        )
+        return True
     if not isinstance(requested, bool):
         raise UnetError(f"hardware.sync_batchnorm must be auto, true or false, got {requested!r}")
     return requested

@@ -58,8 +58,9 @@ def launch(cfg: DictConfig, work: Work, hint: Callable[[DictConfig], str] | None
     if placement is not None and placement.world_size > 1:
         if devices != 1:
             raise UnetError(
-                f"this process was started by torchrun as one of {placement.world_size}; leave "
-                f"hardware.devices at 1 (got {devices}): torchrun already chose the processes"
+                f"this process was started by torchrun or srun as one of {placement.world_size}; "
+                f"leave hardware.devices at 1 (got {devices}): the launcher already chose the "
+                "processes"
             )
         join_control_group(placement)
         return work(cfg, processes_for(placement, cfg))
@@ -74,11 +75,12 @@ def processes_for(placement: Placement, cfg: DictConfig) -> DistributedProcesses
     """This process's view of the job: backend, its CUDA device, SyncBatchNorm or not."""
     device = resolve_hardware(cfg.hardware).device
     backend = choose_backend(str(cfg.hardware.backend), device.type)
-    sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm, backend)
+    sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm)
     if device.type == "cuda":
         import torch
 
-        torch.cuda.set_device(placement.local_rank)
+        # srun may show each task only its own GPU (--gpus-per-task): then it is device 0.
+        torch.cuda.set_device(placement.local_rank % max(cuda_devices(), 1))
     return DistributedProcesses(placement, backend, gradient_group(backend), sync)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from unetcli.batch_sums import global_sum
 from unetcli.errors import UnetError
 from unetcli.task import Task
 
@@ -136,10 +137,15 @@ def masked_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Ten
 def soft_overlap(
     task: Task, logits: torch.Tensor, target: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-channel sums over the scored pixels of the batch: (|P*T|, |P|, |T|)."""
+    """Per-channel sums over the scored pixels of the batch: (|P*T|, |P|, |T|).
+
+    In a training step of several processes, the sums of the global batch (so
+    a batch Dice of 2 x 4 images is that of the 8 one process would see).
+    """
     hot, scored = dense_target(task, logits, target)
     probs = task.probabilities(logits)
     if scored is not None:
         probs, hot = probs * scored, hot * scored
     dims = (0, 2, 3)
-    return (probs * hot).sum(dims), probs.sum(dims), hot.sum(dims)
+    sums = global_sum(torch.stack([(probs * hot).sum(dims), probs.sum(dims), hot.sum(dims)]))
+    return sums[0], sums[1], sums[2]

@@ -7,7 +7,9 @@ joins per-image values from every process, in rank order, before they are
 averaged, so validation figures equal those of one process; `from_main`
 shares a decision (early stopping, a plateau step) made once; `shard` gives
 each process a contiguous block of images in whole batches, so that batch
-contents, and with them the figures, do not depend on the number of processes.
+contents, and with them the figures, do not depend on the number of processes;
+`wrap` synchronises batch norm and `whole_batch` makes a training step's batch
+sums (the soft Dice) those of the global batch, so the training does not either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from unetcli.batch_sums import summed_over
+from unetcli.training.batchnorm import synchronise_batchnorm
 
 T = TypeVar("T")
 
@@ -67,6 +72,10 @@ class SingleProcess:
         """The module a training step calls (DistributedDataParallel when there are several)."""
         return model
 
+    def whole_batch(self) -> contextlib.AbstractContextManager:
+        """Around a training step's loss: batch sums (soft Dice) over every process's share."""
+        return contextlib.nullcontext()
+
     def describe(self, batch_size: int) -> str:
         return f"batch {batch_size} (one process)"
 
@@ -85,6 +94,7 @@ class DistributedProcesses(SingleProcess):
         self.local_rank = placement.local_rank
         self.is_main = placement.rank == 0
         self.backend, self.group, self.sync_batchnorm = backend, gradient_group, sync_batchnorm
+        self.synchronised = 0  # batch norm layers wrap() synchronised
 
     def gather_objects(self, value: T) -> list[T]:
         out: list[Any] = [None] * self.world_size
@@ -122,24 +132,35 @@ class DistributedProcesses(SingleProcess):
     def shard(self, count: int, unit: int = 1) -> range:
         return block(count, self.world_size, self.rank, unit)
 
+    def whole_batch(self) -> contextlib.AbstractContextManager:
+        return summed_over(self.group)
+
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
-        if self.sync_batchnorm:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, self.group)
+        self.synchronised = self._synchronise_batchnorm(model) if self.sync_batchnorm else 0
         on_cuda = next(model.parameters()).device.type == "cuda"
         return DistributedDataParallel(
             model,
-            device_ids=[self.local_rank] if on_cuda else None,
+            device_ids=[torch.cuda.current_device()] if on_cuda else None,
             process_group=self.group,
         )
 
+    def _synchronise_batchnorm(self, model: torch.nn.Module) -> int:
+        """torch's SyncBatchNorm with nccl; ours on gloo (SyncBatchNorm is CUDA-only)."""
+        if self.backend == "nccl":
+            layers = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, self.group)  # in place below root
+            return layers
+        return synchronise_batchnorm(model, self.group)
+
     def describe(self, batch_size: int) -> str:
-        norm = (
-            "SyncBatchNorm"
-            if self.sync_batchnorm
-            else "BatchNorm per process (SyncBatchNorm needs nccl on CUDA)"
-        )
+        if self.synchronised:
+            norm = f"batch norm synchronised over {self.world_size} processes"
+        elif self.sync_batchnorm:
+            norm = "no batch norm layers"
+        else:
+            norm = "batch norm per process (hardware.sync_batchnorm=false)"
         return (
             f"batch {batch_size} per process x {self.world_size} processes = "
             f"{batch_size * self.world_size} per step ({self.backend}; {norm})"

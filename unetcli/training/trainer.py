@@ -277,7 +277,8 @@ class Trainer:
         with runtime.autocast():
             logits = self.net(images)
         masks = crop_to_output(masks, logits)
-        loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
+        with self.processes.whole_batch():  # a batch Dice covers every process's images
+            loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
         value = loss.item()
         # Skipped before the optimizer and scaler see it, by every process alike.
         if not self.processes.all_true(math.isfinite(value)):
