@@ -16,6 +16,7 @@ import importlib
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,14 @@ def only_run_dir(parent: Path) -> Path:
     runs = sorted(p for p in parent.iterdir() if p.is_dir())
     assert len(runs) == 1, f"expected one run folder in {parent}, found {runs}"
     return runs[0]
+
+
+def gzip_member_ends(data: bytes) -> list[int]:
+    """Byte offsets where each gzip member of `data` ends."""
+    ends, offset = [], 0
+    while offset < len(data):
+        decoder = zlib.decompressobj(wbits=31)
+        decoder.decompress(data[offset:])
+        offset = len(data) - len(decoder.unused_data)
+        ends.append(offset)
+    return ends

@@ -88,21 +88,31 @@ def _workers(parent: int) -> list[int]:
     return sorted(found)
 
 
-def test_a_process_killed_mid_epoch_ends_the_job_with_a_clear_message(tmp_path):
+def _long_two_process_run(tmp_path) -> dict:
+    """Popen keywords of a `unet train hardware.devices=2` run that would go on for long."""
     args = overrides(tmp_path, 2, "trainer.epochs=500", "hardware.devices=2")
-    job = subprocess.Popen(
-        [*unet_command(), "train", *args],
+    return dict(
+        args=[*unet_command(), "train", *args],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
     )
+
+
+def _wait_for_a_checkpoint(job: subprocess.Popen, tmp_path) -> None:
+    """Until the run has written last.pt (training is under way), or fail with its output."""
+    deadline = time.time() + 240
+    while not list((tmp_path / "outputs").glob("train/*/checkpoints/last.pt")):
+        assert job.poll() is None and time.time() < deadline, job.communicate()
+        time.sleep(0.2)
+
+
+def test_a_process_killed_mid_epoch_ends_the_job_with_a_clear_message(tmp_path):
+    job = subprocess.Popen(**_long_two_process_run(tmp_path))
     try:
-        deadline = time.time() + 240
-        while not list((tmp_path / "outputs").glob("train/*/checkpoints/last.pt")):
-            assert job.poll() is None and time.time() < deadline, job.communicate()
-            time.sleep(0.2)
+        _wait_for_a_checkpoint(job, tmp_path)
         workers = _workers(job.pid)
         assert len(workers) == 2
         os.kill(workers[-1], signal.SIGKILL)
@@ -123,21 +133,10 @@ def test_a_process_killed_mid_epoch_ends_the_job_with_a_clear_message(tmp_path):
 def test_ctrl_c_stops_every_process_and_names_the_last_good_checkpoint(tmp_path):
     """Ctrl-C in a terminal: SIGINT to the whole process group (the launching process and the
     two training processes), once the first checkpoint is written."""
-    args = overrides(tmp_path, 2, "trainer.epochs=500", "hardware.devices=2")
-    job = subprocess.Popen(
-        [*unet_command(), "train", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
-        start_new_session=True,  # its own process group, as a shell gives a command
-    )
+    # Its own process group, as a shell gives a command.
+    job = subprocess.Popen(**_long_two_process_run(tmp_path), start_new_session=True)
     try:
-        deadline = time.time() + 240
-        while not list((tmp_path / "outputs").glob("train/*/checkpoints/last.pt")):
-            assert job.poll() is None and time.time() < deadline, job.communicate()
-            time.sleep(0.2)
+        _wait_for_a_checkpoint(job, tmp_path)
         started = _descendants(job.pid)
         assert len(_workers(job.pid)) == 2 and set(_workers(job.pid)) <= started
         os.killpg(job.pid, signal.SIGINT)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import only_run_dir, run_command, run_unet, tiny_overrides
+from tests.helpers import gzip_member_ends, only_run_dir, run_command, run_unet, tiny_overrides
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
 from unetcli.drawing import class_colour
@@ -115,17 +114,6 @@ def test_evaluate_reproduces_the_best_validation_dice(trained):
     assert {"eval/worst", "eval/dice_histogram"} <= set(acc.Tags()["images"])
     worst = acc.Images("eval/worst")[0]
     assert (worst.height, worst.width) == gallery.shape[:2]
-
-
-def gzip_member_ends(data: bytes) -> list[int]:
-    """Byte offsets where each gzip member of `data` ends."""
-    ends, offset = [], 0
-    while offset < len(data):
-        decoder = zlib.decompressobj(wbits=31)
-        decoder.decompress(data[offset:])
-        offset = len(data) - len(decoder.unused_data)
-        ends.append(offset)
-    return ends
 
 
 PREDICT_ARGS = ["predict.batch_size=2", "predict.rows_per_member=2", "predict.tta=[hflip,vflip]"]

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import compose, run_command, run_unet, tiny_overrides
+from tests.helpers import compose, gzip_member_ends, run_command, run_unet, tiny_overrides
 from unetcli.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
@@ -126,18 +126,6 @@ def test_an_ensemble_of_a_sweep_folder_writes_the_mean_at_each_image_s_size(chec
         assert name == sample.name
         mask = rle_decode(rle, (height, width))  # refuses runs past the last pixel
         assert mask.shape == (height, width)
-
-
-def gzip_member_ends(data: bytes) -> list[int]:
-    import zlib
-
-    ends, offset = [], 0
-    while offset < len(data):
-        decoder = zlib.decompressobj(wbits=31)
-        decoder.decompress(data[offset:])
-        offset = len(data) - len(decoder.unused_data)
-        ends.append(offset)
-    return ends
 
 
 def test_an_interrupted_ensemble_predict_resumes_byte_identical(checkpoints, tmp_path, capsys):

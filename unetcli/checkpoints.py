@@ -55,8 +55,10 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     atomic_write_bytes(Path(path), buffer.getbuffer(), what="checkpoint")
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by `unet train` onto the CPU, with a clear error if unusable."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint written by `unet train` onto the CPU, with a clear error if unusable.
+
+    `mmap`: map the file instead of reading it (tensors are read when touched)."""
     path = Path(path)
     if not path.is_file():
         raise UnetError(
@@ -64,7 +66,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "trainer.resume=PATH) pointing at a .pt file from a run folder, e.g. "
             "outputs/train/<run>/checkpoints/best.pt."
         )
-    state = load_weights_only(path, "checkpoint")
+    state = load_weights_only(path, "checkpoint", mmap)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise UnetError(
             f"{path} is not a unetcli checkpoint (it lacks the model weights or the config it "
@@ -73,10 +75,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def load_weights_only(path: Path, what: str) -> Any:
+def checkpoint_config(path: str | Path) -> dict[str, Any]:
+    """The run config a checkpoint was trained with, without reading its weights.
+
+    The file is memory-mapped, so only the pages of the config are read: an ensemble's
+    members and the hardware tuner need the config of checkpoints whose weights are loaded
+    later (or never) by the command itself.
+    """
+    return load_checkpoint(path, mmap=True)["config"]
+
+
+def load_weights_only(path: Path, what: str, mmap: bool = False) -> Any:
     """`torch.load(path, weights_only=True)`, turning a refused or broken file into a UnetError."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
         if found is None:  # torch says the same for garbage that is not a pickle at all

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
@@ -17,22 +17,13 @@ from unetcli.inference.options import resolve_threads
 from unetcli.summary import print_summary
 from unetcli.task import Task
 
-if TYPE_CHECKING:
-    pass
-
 RECIPE_FILE = "recipe.yaml"
 
 
 def _note() -> str:
     """recipe.yaml's comment on the ensemble choice (the step's docstring, unwrapped)."""
     text = " ".join((step_ensemble.__doc__ or "").split())
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if len(line) + len(word) > 84:
-            lines.append(line.rstrip())
-            line = ""
-        line += word + " "
-    return "\n".join(["ensemble:", *lines, line.rstrip()])
+    return "\n".join(["ensemble:", *textwrap.wrap(text, 84)])
 
 
 def prepare_search(

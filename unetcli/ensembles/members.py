@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from unetcli.checkpoints import load_checkpoint
+from unetcli.checkpoints import checkpoint_config
 from unetcli.errors import UnetError
 
 
@@ -65,7 +65,7 @@ def _paths(source: str | Sequence[str]) -> list[Path]:
     return paths
 
 
-def _fold_of(config: DictConfig, path: Path) -> tuple[int | None, int | None]:
+def _fold_of(config: DictConfig) -> tuple[int | None, int | None]:
     folds = OmegaConf.select(config, "dataset.folds", default=None)
     fold = OmegaConf.select(config, "dataset.fold", default=None)
     if not folds or fold is None or str(fold) == "all":
@@ -77,8 +77,8 @@ def resolve_members(source: str | Sequence[str]) -> list[Member]:
     """The members named by `ensemble=`, folds in order (members without a fold last)."""
     members = []
     for path in _paths(source):
-        config = OmegaConf.create(load_checkpoint(path)["config"])
-        fold, folds = _fold_of(config, path)
+        config = OmegaConf.create(checkpoint_config(path))
+        fold, folds = _fold_of(config)
         members.append(Member(path, fold, folds, config))
     members.sort(key=lambda m: (m.fold is None, m.fold if m.fold is not None else 0))
     _check_compatible(members)

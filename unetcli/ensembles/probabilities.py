@@ -11,13 +11,13 @@ pixels become runs of 0 and 255 that compress to almost nothing.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from unetcli.errors import UnetError
+from unetcli.safe_write import atomic_write
 
 PROBABILITIES_DIR = "probabilities"
 IDENTITY = "identity"
@@ -46,13 +46,10 @@ class ProbabilityStore:
         """One image's probabilities (and, for the identity view, its mask and fold)."""
         path = self.path(view, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         arrays = {"probs": quantise(probs)}
         if truth is not None:
             arrays.update(truth=truth, fold=np.array(fold))
-        with tmp.open("wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays), what="probabilities")
 
     def names(self) -> list[str]:
         """The images with identity probabilities, sorted."""

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -52,6 +53,16 @@ class Search:
     threads: int = 1
     recipe: Recipe = field(default_factory=Recipe)
 
+    @cached_property
+    def names(self) -> list[str]:
+        """The out-of-fold images (listed once: every candidate of every step scores them)."""
+        return self.store.names()
+
+    @cached_property
+    def folds(self) -> np.ndarray:
+        """The fold whose model predicted each image of `names`."""
+        return np.array([self.store.truth_and_fold(n)[1] for n in self.names])
+
     def per_image(self, recipe: Recipe, thresholds: Sequence[float]) -> np.ndarray:
         """(images, thresholds) Dice of each out-of-fold image under `recipe`."""
         scorer = Scorer(self.task, list(thresholds), recipe.min_object_size, recipe.fill_holes)
@@ -64,7 +75,7 @@ class Search:
             return np.mean([dice_iou(plane)[0] for plane in counts], axis=0)
 
         with ThreadPoolExecutor(self.threads) as pool:
-            return np.stack(list(pool.map(one, self.store.names())))
+            return np.stack(list(pool.map(one, self.names)))
 
     def dice(self, recipe: Recipe) -> float:
         return float(self.per_image(recipe, [recipe.threshold]).mean())
@@ -95,7 +106,7 @@ def step_threshold(search: Search) -> StepResult:
 
 def min_sizes(store: ProbabilityStore) -> list[int]:
     """The min_object_size grid in pixels: MIN_SIZE_FRACTIONS of the median image area."""
-    names = store.names()
+    names = store.names()  # once per search
     areas = [store.truth_and_fold(n)[0].shape[-2:] for n in names[:: max(1, len(names) // 20)]]
     area = float(np.median([h * w for h, w in areas]))
     return sorted({int(round(f * area)) for f in MIN_SIZE_FRACTIONS})
@@ -176,12 +187,11 @@ def step_ensemble(search: Search) -> StepResult:
     picking the highest of K noisy fold scores would otherwise pick an easy fold.
     """
     dice = search.per_image(search.recipe, [search.recipe.threshold])[:, 0]
-    folds = np.array([search.store.truth_and_fold(n)[1] for n in search.store.names()])
+    folds = search.folds
     oof = float(dice.mean())
-    best_fold, best = None, -math.inf
-    for fold in sorted(set(folds.tolist())):
-        if float(dice[folds == fold].mean()) > best:
-            best_fold, best = fold, float(dice[folds == fold].mean())
+    means = {fold: float(dice[folds == fold].mean()) for fold in sorted(set(folds.tolist()))}
+    best_fold = max(means, key=means.__getitem__)  # the first of equal folds
+    best = means[best_fold]
     mine = dice[folds == best_fold]
     error = float(mine.std(ddof=1) / math.sqrt(len(mine))) if len(mine) > 1 else 0.0
     single = best - oof > search.tolerance + 2 * error

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.checkpoints import load_checkpoint
+from unetcli.checkpoints import checkpoint_config
 from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.inference.restore import rebuild_model
 from unetcli.training.processes import SingleProcess
@@ -60,7 +60,7 @@ def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
     if len(options) == 1:
         report = rule_report(command, base, f"forced by {forced_keys(hw)}")
         return settle(base, options[0], report, run_dir)
-    trained = OmegaConf.create(load_checkpoint(str(checkpoint))["config"])
+    trained = OmegaConf.create(checkpoint_config(checkpoint))
     shape = _input(trained, cfg[command])
     key = cache_key(
         {
