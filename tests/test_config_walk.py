@@ -144,3 +144,10 @@ def test_auto_or_a_number_keys_take_a_number(command):
     check_config(
         compose("train", ["paths.run_dir=run", "hardware.threads=2", "hardware.num_workers=0"])
     )
+
+
+def test_null_lifts_a_tuning_budget_limit():
+    """The YAML says null lifts either limit (scripts/bench_train.py relies on it)."""
+    check_config(compose("train", [
+        "paths.run_dir=run", "hardware.tune_budget.share=null", "hardware.tune_budget.seconds=null",
+    ]))  # fmt: skip

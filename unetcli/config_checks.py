@@ -55,6 +55,9 @@ OPTIONAL_KINDS = {
     "predict.window": {"list"},
     "evaluate.window": {"list"},
     "loss.pos_weight": {"float"},
+    # null lifts that limit of the tuning budget.
+    "hardware.tune_budget.seconds": {"float"},
+    "hardware.tune_budget.share": {"float"},
     # "auto" in the YAML, or a number.
     "predict.threads": {"int", "str"},
     "evaluate.threads": {"int", "str"},
