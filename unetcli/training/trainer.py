@@ -76,6 +76,9 @@ class Trainer:
         runtime = training_runtime(cfg) if self.processes.is_main else None
         self.runtime = self.processes.from_main(runtime)
         self.runtime.apply()
+        # Again: measuring steps draws random numbers, the cache and a forced setting do not,
+        # and the run must not depend on which of them chose the runtime.
+        seed_everything(int(cfg.seed))
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
         with self.processes.main_first():  # e.g. the synthetic set is generated once
