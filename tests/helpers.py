@@ -14,6 +14,7 @@ import copy
 import functools
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import zlib
@@ -135,3 +136,10 @@ def gzip_member_ends(data: bytes) -> list[int]:
         offset = len(data) - len(decoder.unused_data)
         ends.append(offset)
     return ends
+
+
+def interruptible() -> None:
+    """Popen preexec_fn: Ctrl-C as a terminal gives it. A shell starts background jobs with
+    SIGINT ignored and children inherit that, so a test suite started with `&` would
+    otherwise send its SIGINTs to processes that cannot hear them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

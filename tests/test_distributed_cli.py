@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import only_run_dir, run_unet, unet_command
+from tests.helpers import interruptible, only_run_dir, run_unet, unet_command
 from tests.test_distributed_training import overrides
 
 pytestmark = pytest.mark.slow
@@ -98,6 +98,7 @@ def _long_two_process_run(tmp_path) -> dict:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
+        preexec_fn=interruptible,
     )
 
 

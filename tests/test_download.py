@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import fake_datasets
-from tests.helpers import run_command, run_unet, unet_command
+from tests.helpers import interruptible, run_command, run_unet, unet_command
 from tests.kaggle_server import KaggleServer
 from unetcli.datasets.carvana import CarvanaLayout
 from unetcli.download.archive import unpack
@@ -264,7 +264,7 @@ def test_ctrl_c_during_a_transfer_leaves_nothing_to_train_on(kaggle, tmp_path):
         proc = subprocess.Popen(
             [*unet_command(), "download", "dataset=carvana", f"paths.data_dir={tmp_path / 'data'}"],
             cwd=tmp_path, env=kaggle.env(tmp_path / "home"), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible,
         )  # fmt: skip
         # The server has sent part of train.zip and holds the rest: the client is inside it.
         assert kaggle.state.stalling.wait(120), "the transfer of train.zip never started"
