@@ -8,8 +8,12 @@
 2. End to end (unless --no-e2e): `unet train` (hardware=auto: the tuner chooses,
    given --tune-seconds whatever the run's length; its cache is the user's own)
    on a synthetic set of the same size, training steps only (no validation),
-   against the bare step of the setting it chose, timed before and after the
-   run. The ratio must be at least 0.9 (exit status 1 otherwise).
+   against the bare step of the setting it chose. Runs and blocks of bare steps
+   alternate (run, bare, run, bare, ...: --repeats runs, each one's ratio taken
+   against the bare blocks beside it), because a shared machine's speed drifts
+   by more than the gap being measured; a block is an epoch's number of steps
+   timed as a whole, as the run's epochs are. The median ratio must be at least 0.9
+   (exit status 1 otherwise).
 
     python scripts/bench_train.py                                   # unet_small, 96x128, batch 8
     python scripts/bench_train.py --model unet --size 128 128 --no-e2e
@@ -25,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -77,8 +82,8 @@ def settings() -> list[Candidate]:
     return [Candidate(p, cl) for p in precisions for cl in (False, True)]
 
 
-def bare_rates(args: argparse.Namespace, data: Path, options: list[Candidate]) -> dict:
-    """Images/s of each setting's bare training step (alternated, paired medians)."""
+def bare_steps(args: argparse.Namespace, data: Path, options: list[Candidate]) -> dict:
+    """Each setting's bare training step, bound to one random batch of the run's shape."""
     cfg = compose("train", [*overrides(args, data), "paths.run_dir=unused"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base = resolve_hardware(compose("train", [f"hardware.device={device}"]).hardware)
@@ -90,9 +95,28 @@ def bare_rates(args: argparse.Namespace, data: Path, options: list[Candidate]) -
         "mask": (torch.rand(args.batch, h, w) > 0.5).long(),
     }
     steps = {c.name: training_step(work, c.runtime(base)) for c in options}
-    on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    return {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+
+
+def bare_rates(args: argparse.Namespace, data: Path, options: list[Candidate]) -> dict:
+    """Images/s of each setting's bare training step (alternated, paired medians)."""
+    on_batch = bare_steps(args, data, options)
     result = measure(on_batch, args.batch, lambda _: float("inf"), args.rounds)
     return {"rates": result.rates, "dropped": result.dropped, "rounds": result.rounds}
+
+
+def bare_block(args: argparse.Namespace, data: Path, chosen: Candidate) -> float:
+    """Images/s of `--steps` bare steps in a row, timed as a whole like an epoch of a run.
+
+    A whole block, not a median step: a run's epoch pays for its slow steps too
+    (a shared machine's hiccups), and a median would leave them out of one side only.
+    """
+    step = bare_steps(args, data, [chosen])[chosen.name]
+    step()  # the first step pays for allocation
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    return args.steps * args.batch / (time.perf_counter() - start)
 
 
 def end_to_end(args: argparse.Namespace, data: Path, out: Path) -> tuple[float, dict]:
@@ -136,6 +160,29 @@ def print_table(args: argparse.Namespace, bare: dict) -> None:
         print(f"  {name}: out ({why})")
 
 
+def alternated(args: argparse.Namespace, data: Path, out: Path) -> tuple[list[float], dict]:
+    """Ratios of `unet train` runs to the bare blocks beside them: run, bare, run, bare, ...
+
+    The first run lets the tuner choose (later runs read its cache and start at
+    once); each bare block times the chosen setting's step with the run's torch
+    threads, as many steps in a row as a run's epoch. A run's reference is the mean of the
+    blocks before and after it (the first run has only the one after it).
+    """
+    runs: list[float] = []
+    blocks: list[float] = []
+    hardware: dict = {}
+    for i in range(args.repeats):
+        rate, hardware = end_to_end(args, data, out / f"run{i}")
+        runs.append(rate)
+        chosen = next(c for c in settings() if c.name == hardware["chosen"])
+        if hardware.get("threads"):
+            torch.set_num_threads(int(hardware["threads"]))
+        blocks.append(bare_block(args, data, chosen))
+        print(f"  run {i + 1}: unet train {rate:.2f} img/s, bare step after it {blocks[-1]:.2f}")
+    references = [blocks[0]] + [statistics.mean(pair) for pair in zip(blocks, blocks[1:])]
+    return [r / ref for r, ref in zip(runs, references)], {**hardware, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet_small", help="a conf/model/ name")
@@ -143,7 +190,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds of the table")
     parser.add_argument("--steps", type=int, default=20, help="unet train: steps per epoch")
-    parser.add_argument("--epochs", type=int, default=3, help="unet train: epochs (first dropped)")
+    parser.add_argument("--epochs", type=int, default=4, help="unet train: epochs (first dropped)")
+    parser.add_argument("--repeats", type=int, default=3, help="unet train runs, alternated")
     parser.add_argument(
         "--tune-seconds",
         type=float,
@@ -154,24 +202,17 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        bare = bare_rates(args, data, settings())
-        print_table(args, bare)
+        print_table(args, bare_rates(args, data, settings()))
         if args.no_e2e:
             return
-        rate, hardware = end_to_end(args, data, Path(tmp) / "out")
-        chosen = next(c for c in settings() if c.name == hardware["chosen"])
-        before = bare["rates"][chosen.name]
-        if hardware.get("threads") and hardware["threads"] != torch.get_num_threads():
-            torch.set_num_threads(int(hardware["threads"]))
-            before = None  # the table ran with other threads than the run
-        after = bare_rates(args, data, [chosen])["rates"][chosen.name]
-        reference = statistics.mean([r for r in (before, after) if r is not None])
-    ratio = rate / reference
+        ratios, hardware = alternated(args, data, Path(tmp) / "out")
+    ratio = statistics.median(ratios)
     print(
         f"unet train chose {hardware['chosen']} ({hardware['reason']}); "
         f"{hardware['workers']} loader workers, {hardware['threads']} torch threads "
         f"(threads/workers measured: {hardware.get('thread_rates') or hardware.get('note')})\n"
-        f"unet train {rate:.2f} img/s vs bare step {reference:.2f} img/s: ratio {ratio:.2f} "
+        f"unet train against the bare step, run by run: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; median ratio {ratio:.2f} "
         f"(must be >= {REQUIRED_RATIO})"
     )
     if ratio < REQUIRED_RATIO:

@@ -114,3 +114,20 @@ def test_workers_compute_with_one_opencv_and_one_torch_thread(layout):
     finally:
         cv2.setNumThreads(before)
     assert counts == {(1, 1)}
+
+
+def test_a_loader_without_workers_also_leaves_opencv_one_thread(layout):
+    """With no workers the main process loads between steps: OpenCV's own pool would then
+    compete with torch's threads, and a run's OpenCV threads must not depend on whether
+    the tuner happened to build a worker loader first."""
+    import cv2
+
+    transform = build_transform(DATASET, FLIPS, "train", seed=4)
+    dataset = ThreadsReported(layout, layout.labelled_samples()[:4], transform)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        counts = {tuple(t) for b in loader_for(dataset, 0, 4) for t in b["threads"].tolist()}
+    finally:
+        cv2.setNumThreads(before)
+    assert {opencv for opencv, _ in counts} == {1}
