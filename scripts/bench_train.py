@@ -212,7 +212,7 @@ def main() -> None:
         f"{hardware['workers']} loader workers, {hardware['threads']} torch threads "
         f"(threads/workers measured: {hardware.get('thread_rates') or hardware.get('note')})\n"
         f"unet train against the bare step, run by run: "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}; median ratio {ratio:.2f} "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; median ratio {ratio:.3f} "
         f"(must be >= {REQUIRED_RATIO})"
     )
     if ratio < REQUIRED_RATIO:
