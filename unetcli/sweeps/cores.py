@@ -13,6 +13,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from unetcli.hardware import rule_workers
+
 
 def parallel_jobs(launcher: DictConfig, cpus: int) -> int:
     """How many jobs the launcher runs at once (joblib: n_jobs, -1 all cores, -2 all but one)."""
@@ -34,7 +36,8 @@ def share_cores(cfg: DictConfig) -> int:
     share = max(1, cpus // jobs)
     torch.set_num_threads(share)
     if cfg.hardware.num_workers == "auto":
-        cfg.hardware.num_workers = min(4, share - 1)
+        cuda = cfg.hardware.device != "cpu" and torch.cuda.is_available()
+        cfg.hardware.num_workers = rule_workers(share, cuda)
     print(f"sweep: {jobs} jobs at once on {cpus} cores: {share} torch threads each, "
           f"hardware.num_workers={cfg.hardware.num_workers}")
     return share

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from unetcli.build import loader_settings
-from unetcli.hardware import Runtime
+from unetcli.hardware import Runtime, rule_workers
 from unetcli.tuning.steps import BatchStep
 
 Pair = tuple[int, int]  # (torch threads, loader workers)
@@ -36,12 +36,14 @@ def pair_name(pair: Pair) -> str:
     return f"{pair[0]}t/{pair[1]}w"
 
 
-def thread_pairs(hw: DictConfig, n_cores: int) -> list[Pair]:
-    """Today's rule (all cores, cores - 1 workers up to 4) first, then the alternatives."""
-    auto_workers = min(4, max(0, n_cores - 1))
+def thread_pairs(hw: DictConfig, n_cores: int, on_cuda: bool = False) -> list[Pair]:
+    """The rule's pair (all cores, `rule_workers`) first, then the alternatives: no
+    workers, or where the rule has none, one worker."""
+    auto_workers = rule_workers(n_cores, on_cuda)
     forced_threads = None if hw.threads == "auto" else int(hw.threads)
     forced_workers = None if hw.num_workers == "auto" else int(hw.num_workers)
-    workers = [forced_workers] if forced_workers is not None else [auto_workers, 0]
+    other = 0 if auto_workers else min(1, n_cores - 1)
+    workers = [forced_workers] if forced_workers is not None else [auto_workers, other]
     pairs: list[Pair] = []
     for w in workers:
         choices = [forced_threads] if forced_threads else [n_cores, max(1, n_cores - w)]

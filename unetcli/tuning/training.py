@@ -54,7 +54,7 @@ def training_runtime(cfg: DictConfig) -> Runtime:
         return settle(base, rule_candidate(base), report, run_dir)
     planned = planned_steps(cfg)
     options = candidates(hw, base.device, planned)
-    pairs = thread_pairs(hw, cores())
+    pairs = thread_pairs(hw, cores(), base.device.type == "cuda")
     if len(options) == 1 and len(pairs) == 1:
         report = rule_report("train", base, f"forced by {forced_keys(hw)}")
         report.threads, report.workers = pairs[0]

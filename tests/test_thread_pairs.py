@@ -1,0 +1,46 @@
+"""The loader-worker rule and the (torch threads, loader workers) pairs the tuner tries.
+
+The rule is what a run gets when nothing is measured (hardware.tune=false, or a thread
+trial that does not fit its budget), so it must be right on its own: on a 2-core CPU a
+worker takes half of the cores the model computes on.
+"""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from unetcli.hardware import resolve_hardware, rule_workers
+from unetcli.tuning.threads import thread_pairs
+
+AUTO = OmegaConf.create({"threads": "auto", "num_workers": "auto"})
+
+
+@pytest.mark.parametrize(
+    ("cores", "cuda", "workers"),
+    [(1, False, 0), (2, False, 0), (2, True, 1), (4, False, 3), (16, False, 4), (16, True, 4)],
+)
+def test_the_rule_gives_workers_a_core_of_their_own(cores, cuda, workers):
+    assert rule_workers(cores, cuda) == workers
+
+
+def test_a_two_core_cpu_tries_the_rule_first_then_one_worker():
+    assert thread_pairs(AUTO, 2) == [(2, 0), (2, 1), (1, 1)]
+
+
+def test_more_cores_try_the_rule_first_then_no_workers():
+    assert thread_pairs(AUTO, 8) == [(8, 4), (4, 4), (8, 0)]
+    assert thread_pairs(AUTO, 2, on_cuda=True) == [(2, 1), (1, 1), (2, 0)]
+
+
+def test_one_core_and_forced_keys_leave_one_pair():
+    assert thread_pairs(AUTO, 1) == [(1, 0)]
+    forced = OmegaConf.create({"threads": 3, "num_workers": 2})
+    assert thread_pairs(forced, 8) == [(3, 2)]
+
+
+def test_resolve_hardware_follows_the_rule(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert resolve_hardware({"device": "cpu"}).num_workers == 0
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert resolve_hardware({"device": "cpu"}).num_workers == 4
