@@ -259,6 +259,20 @@ def test_a_distributed_submission_decompresses_to_the_single_process_one(runs):
     assert sorted(p.name for p in two.parent.iterdir()) == ["hardware.json", "submission.csv.gz"]
 
 
+def test_a_distributed_ensemble_submission_decompresses_to_the_single_process_one(runs):
+    """Each process averages every member on its own block of images (issue: folds)."""
+    root = runs["root"]
+    members = [runs[name] / "checkpoints" / "last.pt" for name in ("one_to_two", "two_to_one")]
+    args = [
+        *inference_args(runs, "predict.progress=false")[1:],
+        f"ensemble=[{','.join(str(m) for m in members)}]",
+    ]
+    one = run_command("predict", args, root / "ensemble_one")
+    two = run_command("predict", [*args, "hardware.devices=2"], root / "ensemble_two")
+    assert gzip.decompress(one.read_bytes()) == gzip.decompress(two.read_bytes())
+    assert len(gzip.decompress(two.read_bytes()).splitlines()) == 1 + 4
+
+
 def test_distributed_evaluate_reports_what_one_process_reports(runs):
     root = runs["root"]
     args = inference_args(runs, "evaluate.progress=false", "evaluate.split=train")
