@@ -168,19 +168,18 @@ def alternated(args: argparse.Namespace, data: Path, out: Path) -> tuple[list[fl
     threads, as many steps in a row as a run's epoch. A run's reference is the mean of the
     blocks before and after it (the first run has only the one after it).
     """
-    runs: list[float] = []
-    blocks: list[float] = []
-    hardware: dict = {}
-    for i in range(args.repeats):
-        rate, hardware = end_to_end(args, data, out / f"run{i}")
-        runs.append(rate)
-        chosen = next(c for c in settings() if c.name == hardware["chosen"])
-        if hardware.get("threads"):
-            torch.set_num_threads(int(hardware["threads"]))
+    rate, hardware = end_to_end(args, data, out / "run0")
+    chosen = next(c for c in settings() if c.name == hardware["chosen"])
+    if hardware.get("threads"):
+        torch.set_num_threads(int(hardware["threads"]))
+    runs, blocks = [rate], [bare_block(args, data, chosen)]
+    for i in range(1, args.repeats):
+        runs.append(end_to_end(args, data, out / f"run{i}")[0])
         blocks.append(bare_block(args, data, chosen))
-        print(f"  run {i + 1}: unet train {rate:.2f} img/s, bare step after it {blocks[-1]:.2f}")
+    for i, (run, block) in enumerate(zip(runs, blocks), 1):
+        print(f"  run {i}: unet train {run:.2f} img/s, bare step after it {block:.2f}")
     references = [blocks[0]] + [statistics.mean(pair) for pair in zip(blocks, blocks[1:])]
-    return [r / ref for r, ref in zip(runs, references)], {**hardware, "runs": runs}
+    return [r / ref for r, ref in zip(runs, references)], hardware
 
 
 def main() -> None:

@@ -263,8 +263,9 @@ def test_a_distributed_ensemble_submission_decompresses_to_the_single_process_on
     """Each process averages every member on its own block of images (issue: folds)."""
     root = runs["root"]
     members = [runs[name] / "checkpoints" / "last.pt" for name in ("one_to_two", "two_to_one")]
+    single = inference_args(runs, "predict.progress=false")
     args = [
-        *inference_args(runs, "predict.progress=false")[1:],
+        *(a for a in single if not a.startswith("checkpoint=")),
         f"ensemble=[{','.join(str(m) for m in members)}]",
     ]
     one = run_command("predict", args, root / "ensemble_one")
