@@ -44,17 +44,28 @@ def _run(step: Step) -> tuple[float, str | None]:
     return seconds, None
 
 
-def _warm_up(steps: dict[str, Step], warmup: dict[str, int], out: Measured) -> float:
-    """First calls (allocation, oneDNN/cuDNN plans, compilation); returns their total time."""
-    total = 0.0
+def _warm_up(steps: dict[str, Step], warmup: dict[str, int], out: Measured) -> dict[str, float]:
+    """First calls (allocation, oneDNN/cuDNN plans, compilation); each candidate's last call."""
+    last: dict[str, float] = {}
     for name, step in steps.items():
         for _ in range(warmup.get(name, 1)):
             seconds, why = _run(step)
-            total += seconds
+            last[name] = seconds
             if why:
                 out.dropped[name] = why
                 break
-    return total
+    return last
+
+
+def _fastest_step(times: dict[str, list[float]], fallback: dict[str, float]) -> float:
+    """The fastest candidate's median step so far (its warm-up call before the first round).
+
+    The run will take the fastest candidate's steps, so a share of the planned run is
+    a share of that candidate's time; a mean over the candidates would let a slow
+    one (fp32 on a CPU with bf16 units) stretch the budget past its share.
+    """
+    medians = [statistics.median(t) for t in times.values() if t]
+    return min(medians or [fallback[name] for name in times] or [0.0])
 
 
 def measure(
@@ -68,19 +79,21 @@ def measure(
 
     `steps` is ordered most exact first; the first survivor is the reference.
     At most `rounds` rounds are run.
-    After the warm-up, `limit(step_seconds)` gives the seconds left (it may
-    depend on the step time: a share of the planned run). The first round runs
-    if any time is left (the warm-up's first calls overstate a step's time);
-    every further round only if the last one's time still fits. If the
-    warm-up alone used the budget, nothing is measured (`rounds == 0`).
+    After the warm-up, `limit(step_seconds)` gives the seconds left given the
+    fastest candidate's step time (it may depend on it: a share of the planned
+    run), asked again after every round with the better estimate. The first
+    round runs if any time is left (the warm-up's first calls overstate a
+    step's time); every further round only if the last one's time still fits.
+    If the warm-up alone used the budget, nothing is measured (`rounds == 0`).
     """
     started = time.perf_counter()
     out = Measured()
-    round_estimate = _warm_up(steps, warmup or {}, out)
+    first_calls = _warm_up(steps, warmup or {}, out)
     alive = [name for name in steps if name not in out.dropped]
     times: dict[str, list[float]] = {name: [] for name in alive}
-    deadline = time.perf_counter() + limit(round_estimate / max(len(steps), 1))
+    round_estimate = sum(first_calls.values())
     for r in range(rounds):
+        deadline = time.perf_counter() + limit(_fastest_step(times, first_calls))
         if not alive or time.perf_counter() + (round_estimate if r else 0.0) > deadline:
             break
         round_start = time.perf_counter()
