@@ -116,11 +116,11 @@ def state(run: Path) -> dict:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=False)
 
 
-def assert_same_weights(a: Path, b: Path) -> None:
+def assert_same_weights(a: Path, b: Path, atol: float = 2e-5) -> None:
     wa, wb = state(a)["model"], state(b)["model"]
     assert wa.keys() == wb.keys()
     for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=2e-5, msg=key)
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=atol, msg=key)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,11 @@ def test_with_batch_norm_and_batch_dice_two_processes_train_the_weights_of_one_t
     run_command("train", overrides(tmp_path, 4, "trainer.epochs=1", **defaults), one)
     two_processes = overrides(tmp_path, 2, "trainer.epochs=1", "hardware.devices=2", **defaults)
     run_command("train", two_processes, two)
-    assert_same_weights(one, two)  # running means and variances included
+    # Running means and variances included. The batch norm all-reduce sums in another
+    # order than one process: on an AVX-512 CPU (Zen 4) Adam turned that into weights
+    # up to 7e-5 apart after this epoch; per-process statistics (sync_batchnorm=false)
+    # leave them 5e-2 apart, so 2e-4 still tells the two apart.
+    assert_same_weights(one, two, atol=2e-4)
     assert "running_var" in " ".join(state(two)["model"])
 
 
