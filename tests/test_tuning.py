@@ -168,6 +168,12 @@ def test_a_share_of_the_run_is_a_share_of_the_fastest_candidates_steps():
     assert out.seconds < 0.3, (out.rounds, out.seconds)
 
 
+def test_a_single_candidate_is_timed_for_one_round_only():
+    """Nothing to compare it with: its step time needs one round, not the budget's seven."""
+    out = measure({"only": lambda: 1.0}, 8, lambda _: float("inf"), rounds=7)
+    assert out.rounds == 1 and list(out.rates) == ["only"]
+
+
 def test_tune_false_keeps_the_rule(tmp_path, monkeypatch):
     calls = instrumented(monkeypatch)
     cfg = tuning_config(tmp_path, "hardware.tune=false", "hardware.channels_last=true")

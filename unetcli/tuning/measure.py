@@ -78,7 +78,9 @@ def measure(
     """Alternate the candidates' steps while the budget allows; paired-median images/s.
 
     `steps` is ordered most exact first; the first survivor is the reference.
-    At most `rounds` rounds are run.
+    At most `rounds` rounds are run; one for a single candidate, which has
+    nothing to be compared with (one round times its step, e.g. for the budget
+    of a thread trial after it).
     After the warm-up, `limit(step_seconds)` gives the seconds left given the
     fastest candidate's step time (it may depend on it: a share of the planned
     run), asked again after every round with the better estimate. The first
@@ -91,10 +93,10 @@ def measure(
     first_calls = _warm_up(steps, warmup or {}, out)
     alive = [name for name in steps if name not in out.dropped]
     times: dict[str, list[float]] = {name: [] for name in alive}
-    round_estimate = sum(first_calls.values())
-    for r in range(rounds):
+    round_seconds = 0.0  # the last round's; the first round needs only some time left
+    for r in range(rounds if len(steps) > 1 else 1):
         deadline = time.perf_counter() + limit(_fastest_step(times, first_calls))
-        if not alive or time.perf_counter() + (round_estimate if r else 0.0) > deadline:
+        if not alive or time.perf_counter() + round_seconds > deadline:
             break
         round_start = time.perf_counter()
         order = alive[r % len(alive) :] + alive[: r % len(alive)]
@@ -107,7 +109,7 @@ def measure(
             else:
                 times[name].append(seconds)
         out.rounds += 1
-        round_estimate = time.perf_counter() - round_start
+        round_seconds = time.perf_counter() - round_start
     out.seconds = time.perf_counter() - started
     if out.rounds and alive:
         _paired_rates(times, alive, images_per_step, out)

@@ -117,8 +117,7 @@ def _measure_training(
         on_batch,
         len(batch["image"]),
         lambda s: budget.left(s) - _thread_reserve(pairs, s, budget),
-        # One candidate has nothing to be compared with: one round times its step.
-        budget.rounds if len(options) > 1 else 1,
+        budget.rounds,
         {c.name: 3 if c.compile else 1 for c in options},
     )
     if not measured.rates:
