@@ -286,3 +286,28 @@ def test_distributed_evaluate_reports_what_one_process_reports(runs):
     assert two["metrics"] == one["metrics"] and two["images"] == one["images"]
     csv_one = (root / "evaluate_one" / "per_image.csv").read_text()
     assert (root / "evaluate_two" / "per_image.csv").read_text() == csv_one
+
+
+def report_threads(cfg, processes) -> int:
+    """A job's work: each process leaves the torch threads it computes with."""
+    box = Path(os.environ["UNET_TEST_BOX"])
+    (box / f"rank{processes.rank}").write_text(str(torch.get_num_threads()))
+    return torch.get_num_threads()
+
+
+def test_processes_started_here_share_the_threads_of_the_process_that_starts_them(
+    tmp_path, monkeypatch
+):
+    """Each of n spawned processes would start one thread per core: n times the machine."""
+    from tests.helpers import compose
+    from unetcli.distributed.launch import launch
+
+    monkeypatch.setenv("UNET_TEST_BOX", str(tmp_path))
+    cfg = compose("train", ["hardware=cpu", "hardware.devices=2", f"paths.run_dir={tmp_path}"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(5)
+    try:
+        assert launch(cfg, report_threads) == 2
+    finally:
+        torch.set_num_threads(before)
+    assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["2", "2"]

@@ -19,9 +19,11 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from omegaconf import DictConfig, OmegaConf
@@ -77,8 +79,6 @@ def processes_for(placement: Placement, cfg: DictConfig) -> DistributedProcesses
     backend = choose_backend(str(cfg.hardware.backend), device.type)
     sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm)
     if device.type == "cuda":
-        import torch
-
         # srun may show each task only its own GPU (--gpus-per-task): then it is device 0.
         torch.cuda.set_device(placement.local_rank % max(cuda_devices(), 1))
     return DistributedProcesses(placement, backend, gradient_group(backend), sync)
@@ -93,12 +93,13 @@ def spawn(cfg: DictConfig, work: Work, n: int, hint: Callable[[DictConfig], str]
             "ask for at most that many (or hardware=cpu for CPU processes)"
         )
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    threads = thread_share(n)
     _quiet_clean_up()
     store = dist.TCPStore("127.0.0.1", 0, n + 1, is_master=True, wait_for_workers=False)
     with tempfile.TemporaryDirectory(prefix="unet-processes-") as box:
         context = mp.start_processes(
             _process,
-            args=(n, store.port, resolved, work, box),
+            args=(Meeting(n, store.port, box, threads), resolved, work),
             nprocs=n,
             join=False,
             start_method="spawn",
@@ -138,8 +139,33 @@ def _stop(context: ProcessContext) -> None:
             process.join()
 
 
-def _process(index: int, n: int, port: int, resolved: dict, work: Work, box: str) -> None:
+def thread_share(n: int) -> int:
+    """Torch threads for each of n processes started here: this process's threads, divided.
+
+    A spawned process would otherwise start one thread per core, so n of them
+    ask for n times the machine (torchrun sets OMP_NUM_THREADS=1 for the same
+    reason, leaving cores idle). Dividing this process's count keeps
+    OMP_NUM_THREADS, the CPU affinity and a parallel sweep's share
+    (`sweeps/cores.py`) in force.
+    """
+    return max(1, torch.get_num_threads() // n)
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """What each spawned process is handed: how many they are, where they meet (the
+    launching process's TCPStore), where they leave results or errors, their threads."""
+
+    n: int
+    port: int
+    box: str
+    threads: int
+
+
+def _process(index: int, meeting: Meeting, resolved: dict, work: Work) -> None:
     """One spawned process: join the job, run the work, leave rank 0's result or its error."""
+    n, port, box = meeting.n, meeting.port, meeting.box
+    torch.set_num_threads(meeting.threads)
     placement = Placement(index, n, index, n)
     set_placement_env(placement)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launching process handles Ctrl-C
