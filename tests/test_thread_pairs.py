@@ -8,12 +8,17 @@ worker takes half of the cores the model computes on.
 from __future__ import annotations
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from unetcli.cpus import usable_cores
 from unetcli.hardware import resolve_hardware, rule_workers
+from unetcli.inference.options import resolve_threads
+from unetcli.tuning.cache import device_name
 from unetcli.tuning.threads import thread_pairs
 
 AUTO = OmegaConf.create({"threads": "auto", "num_workers": "auto"})
+CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize(
@@ -39,8 +44,30 @@ def test_one_core_and_forced_keys_leave_one_pair():
     assert thread_pairs(forced, 8) == [(3, 2)]
 
 
-def test_resolve_hardware_follows_the_rule(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+def cores(monkeypatch, allowed: int, machine: int = 64) -> None:
+    """A process allowed `allowed` cores of a `machine`-core machine (taskset, Slurm)."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(allowed)))
+    monkeypatch.setattr("os.cpu_count", lambda: machine)
+
+
+def test_resolve_hardware_follows_the_rule_on_the_cores_the_process_may_use(monkeypatch):
+    cores(monkeypatch, 2)  # not the machine's 64: a worker would take a core from the model
     assert resolve_hardware({"device": "cpu"}).num_workers == 0
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    cores(monkeypatch, 6)
     assert resolve_hardware({"device": "cpu"}).num_workers == 4
+
+
+def test_every_rule_counts_the_same_cores(monkeypatch):
+    cores(monkeypatch, 3)
+    assert usable_cores() == 3
+    assert resolve_threads("auto", "predict.threads") == 3
+    assert device_name(CPU).endswith(", 3 cores")
+
+
+def test_without_an_affinity_call_the_machines_count_is_used(monkeypatch):
+    """macOS has no os.sched_getaffinity: the rules still work there."""
+    monkeypatch.delattr("os.sched_getaffinity")
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert usable_cores() == 6
+    assert resolve_hardware({"device": "cpu"}).num_workers == 4
+    assert device_name(CPU).endswith(", 6 cores")

@@ -12,12 +12,12 @@ measures by default; the tuner returns a `Runtime` that also says why.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import torch
 from omegaconf import DictConfig
 
+from unetcli.cpus import usable_cores
 from unetcli.errors import UnetError
 
 
@@ -155,6 +155,6 @@ def resolve_hardware(cfg: DictConfig) -> Runtime:
     channels_last = _flag(cfg.get("channels_last", "auto"), on_cuda or bf16_ok, "channels_last")
     workers = cfg.get("num_workers", "auto")
     if workers == "auto":
-        workers = rule_workers(os.cpu_count() or 1, on_cuda)
+        workers = rule_workers(usable_cores(), on_cuda)
     pin_memory = _flag(cfg.get("pin_memory", "auto"), on_cuda, "pin_memory")
     return Runtime(device, dtypes[precision], channels_last, int(workers), pin_memory)

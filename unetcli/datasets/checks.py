@@ -8,7 +8,6 @@ what to fix.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import cv2
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from unetcli.cpus import usable_cores
 from unetcli.datasets.io import IMAGE_EXTENSIONS
 from unetcli.errors import UnetError
 
@@ -86,7 +86,7 @@ def check_samples(layout: Layout, samples: list[Sample], full: bool = True) -> N
     problems.without_image.extend(rel(p) for p in unmatched_masks(layout))
     if full:
         complete = [s for s in labelled if all(f.is_file() for f in layout.mask_files(s))]
-        workers = max(1, min(8, os.cpu_count() or 1))
+        workers = min(8, usable_cores())
         with ThreadPoolExecutor(workers) as pool:
             results = pool.map(lambda s: _check_one(layout, s, rel), complete)
             for found in tqdm(results, total=len(complete), desc="checking dataset", disable=None):

@@ -7,7 +7,6 @@ so a set of thousands of images is read once, at disk speed.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from unetcli.cpus import usable_cores
 from unetcli.datasets.io import read_image
 
 
@@ -45,7 +45,7 @@ class MaskFacts:
 
 def threaded(fn: Callable, items: list, desc: str) -> list:
     """fn over items in threads, in order, with a progress bar."""
-    workers = max(1, min(8, os.cpu_count() or 1))
+    workers = min(8, usable_cores())
     with ThreadPoolExecutor(workers) as pool:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=None))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import albumentations as A
 from omegaconf import DictConfig, OmegaConf
 
+from unetcli.cpus import usable_cores
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
 from unetcli.inference.modes import MODES
@@ -30,7 +30,7 @@ def _pair(value, key: str) -> tuple[int, int] | None:
 def resolve_threads(value: object, key: str) -> int:
     """Finishing threads: `auto` is the core count, at most 4."""
     if value == "auto":
-        return min(4, os.cpu_count() or 1)
+        return min(4, usable_cores())
     try:
         threads = int(value)
     except (TypeError, ValueError) as err:

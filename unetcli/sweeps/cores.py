@@ -7,12 +7,11 @@ machine and spend their time waiting for each other.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from unetcli.cpus import usable_cores
 from unetcli.hardware import rule_workers
 
 
@@ -29,7 +28,7 @@ def share_cores(cfg: DictConfig) -> int:
 
     Returns the share. With a launcher that runs one job at a time nothing changes.
     """
-    cpus = os.cpu_count() or 1
+    cpus = usable_cores()
     jobs = parallel_jobs(HydraConfig.get().launcher, cpus)
     if jobs <= 1:
         return cpus

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from unetcli.cpus import usable_cores
+
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -35,7 +37,7 @@ def device_name(device: torch.device) -> str:
                     break
     except OSError:
         pass
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+    return f"{name}, {usable_cores()} cores"
 
 
 def cache_key(fields: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ step), each visit with a fresh loader, in forward then reverse order.
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from unetcli.build import loader_settings
+from unetcli.cpus import usable_cores
 from unetcli.hardware import Runtime, rule_workers
 from unetcli.tuning.steps import BatchStep
 
@@ -29,7 +29,7 @@ Pair = tuple[int, int]  # (torch threads, loader workers)
 
 def cores() -> int:
     """The threads this process may compute with: torch's count (it honours OMP_NUM_THREADS)."""
-    return min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    return min(torch.get_num_threads(), usable_cores())
 
 
 def pair_name(pair: Pair) -> str:
