@@ -20,10 +20,10 @@ def test_the_run_does_not_depend_on_how_the_runtime_was_chosen(tmp_path, monkeyp
     plain = build("plain")
     chosen = trainer_module.training_runtime
 
-    def measuring(cfg):
+    def measuring(cfg, processes=1):
         torch.manual_seed(0)  # what the tuner's candidate steps do
         torch.rand(1000)
-        return chosen(cfg)
+        return chosen(cfg, processes)
 
     monkeypatch.setattr(trainer_module, "training_runtime", measuring)
     tuned = build("tuned")

@@ -205,3 +205,11 @@ def test_evaluate_and_predict_time_forward_passes(tmp_path, monkeypatch):
     assert report["mode"] == "evaluate" and report["source"] == "measured"
     assert set(report["rates"]) == {"fp32", "fp32-cl"}
     assert runtime.precision == "fp32" and "measured: " in runtime.describe()
+
+
+def test_a_run_in_two_processes_plans_half_the_steps_of_each(tmp_path):
+    """Each process takes half of every epoch: the budget's share is of those steps."""
+    cfg = tuning_config(tmp_path, "trainer.batch_size=2", "trainer.epochs=3")
+    one = training.planned_steps(cfg)
+    assert one == 3 * 3  # 6 training images of 4 objects x 2 views (2 validate), batch 2
+    assert training.planned_steps(cfg, processes=2) == 3 * 1  # 3 images each: 1 whole batch

@@ -73,7 +73,8 @@ class Trainer:
         cfg = self.cfg
         seed_everything(int(cfg.seed))
         # The main process measures (or reads its cache); every process uses its choice.
-        runtime = training_runtime(cfg) if self.processes.is_main else None
+        main, processes = self.processes.is_main, self.processes.world_size
+        runtime = training_runtime(cfg, processes) if main else None
         self.runtime = self.processes.from_main(runtime)
         self.runtime.apply()
         # Again: measuring steps draws random numbers, the cache and a forced setting do not,

@@ -31,18 +31,26 @@ from unetcli.tuning.steps import TrainingWork, training_step
 from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
 
 
-def planned_steps(cfg: DictConfig) -> int:
-    """Training steps the run plans: epochs x batches per epoch (capped by max_steps_per_epoch)."""
+def planned_steps(cfg: DictConfig, processes: int = 1) -> int:
+    """Training steps the run plans: epochs x batches per epoch (capped by max_steps_per_epoch).
+
+    Each of `processes` takes its share of the epoch (`training/data.py`), so a
+    2-process run takes half the steps: counted as one, the tuning budget's share
+    and the compile decision would be judged on a run twice as long.
+    """
     layout = build_layout(cfg.dataset)
     train, _ = split_samples(cfg, layout)
     batch = int(cfg.trainer.batch_size)
-    per_epoch = max(1, len(train) // batch if len(train) > batch else 1)
+    items = len(train) // processes
+    per_epoch = max(1, items // batch if items > batch else 1)
     cap = cfg.trainer.max_steps_per_epoch
     return int(cfg.trainer.epochs) * (min(per_epoch, int(cap)) if cap else per_epoch)
 
 
-def training_runtime(cfg: DictConfig) -> Runtime:
+def training_runtime(cfg: DictConfig, processes: int = 1) -> Runtime:
     """The run's hardware setting: measured (or cached) where `hardware.*` is auto.
+
+    `processes`: how many processes train together (their steps are shared).
 
     Writes hardware.json into the run folder (the trainer logs the same as TensorBoard text); the
     Runtime's `describe()` is the start line, with the reason in brackets.
@@ -52,7 +60,7 @@ def training_runtime(cfg: DictConfig) -> Runtime:
     if not hw.tune:
         report = rule_report("train", base, "hardware.tune=false: rule")
         return settle(base, rule_candidate(base), report, run_dir)
-    planned = planned_steps(cfg)
+    planned = planned_steps(cfg, processes)
     options = candidates(hw, base.device, planned)
     pairs = thread_pairs(hw, cores(), base.device.type == "cuda")
     if len(options) == 1 and len(pairs) == 1:
