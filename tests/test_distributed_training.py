@@ -311,3 +311,36 @@ def test_processes_started_here_share_the_threads_of_the_process_that_starts_the
     finally:
         torch.set_num_threads(before)
     assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["2", "2"]
+
+
+def run_cli_as_rank(rank: int, port: int, root: str, args: list[str]) -> None:
+    """One process of a 2-process job as torchrun starts it: `unet ARGS`, then report
+    whether it is still in the job's process groups."""
+    import torch.distributed as dist
+
+    from unetcli.cli import main
+
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), NO_ALBUMENTATIONS_UPDATE="1",
+    )  # fmt: skip
+    main(args)
+    (Path(root) / f"rank{rank}").write_text(str(dist.is_initialized()))
+
+
+def test_a_finished_command_leaves_the_jobs_process_groups(runs):
+    """Groups left to the interpreter's shutdown can abort a process that did all its work
+    (gloo's threads: "terminate called without an active exception"), a failed torchrun job."""
+    import torch.multiprocessing as mp
+
+    root = runs["root"] / "left"
+    root.mkdir()
+    args = [a for a in overrides(runs["root"], 2, "trainer.epochs=1") if "output_root" not in a]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["train", *args, f"paths.output_root={root / 'outputs'}"]
+    mp.start_processes(run_cli_as_rank, args=(port, str(root), command), nprocs=2,
+                       start_method="spawn")  # fmt: skip
+    assert [(root / f"rank{r}").read_text() for r in range(2)] == ["False", "False"]
+    assert len(list((root / "outputs" / "train").iterdir())) == 1

@@ -10,6 +10,7 @@ writes Hydra's `.hydra/` and log file in it.
 from __future__ import annotations
 
 import signal
+import sys
 
 from unetcli.distributed.env import external_placement
 
@@ -32,3 +33,18 @@ def join_external_job() -> list[str]:
     # Ctrl-C reaches every process of the terminal: the main one reports it, once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return list(SECONDARY_OVERRIDES)
+
+
+def leave_external_job() -> None:
+    """Leave the job's process groups once the command has finished its work.
+
+    Left to the interpreter's shutdown, gloo's worker threads are destroyed while
+    still joinable and a process that did all its work can abort ("terminate
+    called without an active exception", SIGABRT), which torchrun reports as a
+    failed job. Only after success: a failed process must not wait on the others.
+    """
+    if "torch.distributed" not in sys.modules:
+        return
+    from unetcli.distributed.group import leave
+
+    leave()
