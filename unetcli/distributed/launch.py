@@ -3,7 +3,8 @@
 `launch(cfg, work)` is the only entry: `work(cfg, processes)` is the
 command's body. With `hardware.devices=N` (N > 1) it starts N processes with
 torch.multiprocessing; they meet through a TCPStore this process holds, get
-the resolved config (so they share its run folder) and run `work`. This
+the resolved config (so they share its run folder) and their share of this
+process's torch threads, and run `work`. This
 process waits: when one of them fails (an error, or killed) it stops the
 others within seconds and reports that process's error in one paragraph;
 Ctrl-C stops them all.
