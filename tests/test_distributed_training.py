@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 
-from tests.helpers import REPO, only_run_dir, run_command, unet_command
+from tests.helpers import REPO, compose, only_run_dir, run_command, unet_command
+from unetcli.distributed.launch import launch, thread_share
 from unetcli.distributed.slurm import PORT_BASE
 
 pytestmark = pytest.mark.slow
@@ -299,15 +301,14 @@ def test_processes_started_here_share_the_threads_of_the_process_that_starts_the
     tmp_path, monkeypatch
 ):
     """Each of n spawned processes would start one thread per core: n times the machine."""
-    from tests.helpers import compose
-    from unetcli.distributed.launch import launch
-
     monkeypatch.setenv("UNET_TEST_BOX", str(tmp_path))
     cfg = compose("train", ["hardware=cpu", "hardware.devices=2", f"paths.run_dir={tmp_path}"])
     before = torch.get_num_threads()
     torch.set_num_threads(5)
     try:
         assert launch(cfg, report_threads) == 2
+        torch.set_num_threads(1)
+        assert thread_share(4) == 1  # more processes than threads: one each, never none
     finally:
         torch.set_num_threads(before)
     assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["2", "2"]
@@ -331,8 +332,6 @@ def run_cli_as_rank(rank: int, port: int, root: str, args: list[str]) -> None:
 def test_a_finished_command_leaves_the_jobs_process_groups(runs):
     """Groups left to the interpreter's shutdown can abort a process that did all its work
     (gloo's threads: "terminate called without an active exception"), a failed torchrun job."""
-    import torch.multiprocessing as mp
-
     root = runs["root"] / "left"
     root.mkdir()
     args = [a for a in overrides(runs["root"], 2, "trainer.epochs=1") if "output_root" not in a]

@@ -83,6 +83,20 @@ class DistributedEpochSampler(EpochSampler):
         yield from self.epoch_items()[:usable][self.skip + self.rank :: self.world_size]
 
 
+def drops_last(share: int, batch_size: int) -> bool:
+    """A process's epoch is cut to whole batches when it holds more than one batch; a
+    smaller one stays a single short batch (a too-large batch size still trains)."""
+    return share > batch_size
+
+
+def batches_per_epoch(samples: int, batch_size: int, world_size: int = 1) -> int:
+    """Training steps each of `world_size` processes takes per epoch: its share of the
+    samples (the tail that does not divide is dropped, as the sampler drops it), batched
+    as the training loader batches it."""
+    share = samples // world_size
+    return share // batch_size if drops_last(share, batch_size) else min(share, 1)
+
+
 class SeededSamples(Dataset):
     """A dataset whose items are asked for as (seed, index): the augmentation uses that seed."""
 
@@ -183,7 +197,7 @@ def build_training_data(
         MarkBadFiles(SeededSamples(train_set), train_samples),
         batch_size=batch_size,
         sampler=sampler,
-        drop_last=len(sampler) > batch_size,
+        drop_last=drops_last(len(sampler), batch_size),
         collate_fn=collate_marking_bad,
         **loader_settings(runtime),
     )

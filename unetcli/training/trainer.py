@@ -73,9 +73,9 @@ class Trainer:
         cfg = self.cfg
         seed_everything(int(cfg.seed))
         # The main process measures (or reads its cache); every process uses its choice.
-        main, processes = self.processes.is_main, self.processes.world_size
-        runtime = training_runtime(cfg, processes) if main else None
-        self.runtime = self.processes.from_main(runtime)
+        processes = self.processes
+        runtime = training_runtime(cfg, processes.world_size) if processes.is_main else None
+        self.runtime = processes.from_main(runtime)
         self.runtime.apply()
         # Again: measuring steps draws random numbers, the cache and a forced setting do not,
         # and the run must not depend on which of them chose the runtime.

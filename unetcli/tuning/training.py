@@ -13,7 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from unetcli.build import build, build_layout
 from unetcli.hardware import Runtime, resolve_hardware
 from unetcli.task import Task
-from unetcli.training.data import build_training_data, split_samples
+from unetcli.training.data import (
+    batches_per_epoch,
+    build_training_data,
+    split_samples,
+)
 from unetcli.tuning.budget import Budget
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
@@ -34,15 +38,14 @@ from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name,
 def planned_steps(cfg: DictConfig, processes: int = 1) -> int:
     """Training steps the run plans: epochs x batches per epoch (capped by max_steps_per_epoch).
 
-    Each of `processes` takes its share of the epoch (`training/data.py`), so a
-    2-process run takes half the steps: counted as one, the tuning budget's share
-    and the compile decision would be judged on a run twice as long.
+    Each of `processes` takes its share of the epoch, batched as the training loader
+    batches it (`training/data.py`), so a 2-process run takes half the steps: counted
+    as one, the tuning budget's share and the compile decision would be judged on a
+    run twice as long.
     """
     layout = build_layout(cfg.dataset)
     train, _ = split_samples(cfg, layout)
-    batch = int(cfg.trainer.batch_size)
-    items = len(train) // processes
-    per_epoch = max(1, items // batch if items > batch else 1)
+    per_epoch = max(1, batches_per_epoch(len(train), int(cfg.trainer.batch_size), processes))
     cap = cfg.trainer.max_steps_per_epoch
     return int(cfg.trainer.epochs) * (min(per_epoch, int(cap)) if cap else per_epoch)
 
