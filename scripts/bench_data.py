@@ -38,10 +38,10 @@ from hydra.utils import instantiate  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.data import DataLoader, RandomSampler  # noqa: E402
 
-from unetcli.config_dir import config_dir  # noqa: E402
-from unetcli.datasets.checks import check_samples  # noqa: E402
+from unetcli.config.location import config_dir  # noqa: E402
+from unetcli.core.hardware import resolve_hardware  # noqa: E402
+from unetcli.datasets.file_checks import check_samples  # noqa: E402
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform  # noqa: E402
-from unetcli.hardware import resolve_hardware  # noqa: E402
 
 REQUIRED_RATIO = 3.0
 WORKERS = (0, 1, 2)

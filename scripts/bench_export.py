@@ -39,9 +39,9 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from unetcli.core.task import Task  # noqa: E402
 from unetcli.export.graph import PixelModel, export_onnx  # noqa: E402
 from unetcli.models import UNet  # noqa: E402
-from unetcli.task import Task  # noqa: E402
 
 
 def cpu_name() -> str:

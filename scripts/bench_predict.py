@@ -45,7 +45,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from unetcli.rle import rle_decode, rle_encode  # noqa: E402
+from unetcli.submission.rle import rle_decode, rle_encode  # noqa: E402
 
 HEIGHT, WIDTH = 1280, 1918
 DISTINCT = 16  # distinct generated images; the rest are hard links to them
@@ -98,9 +98,9 @@ def make_checkpoint(
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from unetcli.build import build_model
-    from unetcli.checkpoints import save_checkpoint
-    from unetcli.config_dir import config_dir
+    from unetcli.config.location import config_dir
+    from unetcli.core.checkpoints import save_checkpoint
+    from unetcli.models.contract import build_model
 
     overrides = ["model=unet", f"dataset.image_size=[{size[0]},{size[1]}]", "augmentation=none"]
     if widths:

@@ -21,8 +21,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from unetcli.distributed.batchnorm import synchronise_batchnorm
 from unetcli.models import UNet
-from unetcli.training.batchnorm import synchronise_batchnorm
 
 
 def step_times(model: torch.nn.Module, batch: int, steps: int) -> list[float]:

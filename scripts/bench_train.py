@@ -4,7 +4,7 @@
    in each setting (CPU: fp32 / bf16 x contiguous / channels-last, bf16 even
    where the CPU lacks bf16 units, to show what it costs there; CUDA adds TF32
    and fp16), alternated one step at a time with paired medians, exactly as the
-   tuner behind `hardware=auto` measures (unetcli/tuning/measure.py).
+   tuner behind `hardware=auto` measures (unetcli/tuning/paired_timing.py).
 2. End to end (unless --no-e2e): `unet train` (hardware=auto: the tuner chooses,
    given --tune-seconds whatever the run's length; its cache is the user's own)
    on a synthetic set of the same size, training steps only (no validation),
@@ -38,12 +38,12 @@ import torch  # noqa: E402
 from hydra import compose as hydra_compose  # noqa: E402
 from hydra import initialize_config_dir  # noqa: E402
 
-from unetcli.build import build  # noqa: E402
-from unetcli.config_dir import config_dir  # noqa: E402
-from unetcli.hardware import cpu_has_bf16, resolve_hardware  # noqa: E402
-from unetcli.task import Task  # noqa: E402
+from unetcli.config.instantiate import build  # noqa: E402
+from unetcli.config.location import config_dir  # noqa: E402
+from unetcli.core.hardware import cpu_has_bf16, resolve_hardware  # noqa: E402
+from unetcli.core.task import Task  # noqa: E402
 from unetcli.tuning.candidates import Candidate  # noqa: E402
-from unetcli.tuning.measure import measure  # noqa: E402
+from unetcli.tuning.paired_timing import measure  # noqa: E402
 from unetcli.tuning.steps import TrainingWork, training_step  # noqa: E402
 
 REQUIRED_RATIO = 0.9

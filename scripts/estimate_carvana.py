@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_predict import HEIGHT, WIDTH, car_image, car_mask  # noqa: E402
 
-from unetcli.build import build_model  # noqa: E402
-from unetcli.placement import Geometry, restore_size  # noqa: E402
-from unetcli.rle import rle_encode  # noqa: E402
+from unetcli.core.placement import Geometry, restore_size  # noqa: E402
+from unetcli.models.contract import build_model  # noqa: E402
+from unetcli.submission.rle import rle_encode  # noqa: E402
 
 SIZE = (320, 480)  # conf/experiment/carvana_unet.yaml
 TRAIN, TEST, FOLDS, EPOCHS = 5088, 100064, 5, 20  # Carvana; the experiment's epochs

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from threading import Event
 
-from unetcli.checkpoints import load_checkpoint
+from unetcli.core.checkpoints import load_checkpoint
 from unetcli.errors import UnetError
 
 TINY = [

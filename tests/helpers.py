@@ -26,7 +26,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 

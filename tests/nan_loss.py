@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from unetcli.core.task import Task
 from unetcli.losses import BCELoss
-from unetcli.task import Task
 
 
 class NaNOnSteps(nn.Module):

@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from tests import doctor_folders
 from tests.conftest import REPO, only_run_dir, run_unet, tiny_overrides
 from tests.helpers import run_command
+from unetcli.core.drawing import class_colour, overlay
 from unetcli.datasets.folder import FolderLayout
 from unetcli.datasets.torch_dataset import build_transform
-from unetcli.drawing import class_colour, overlay
 from unetcli.errors import UnetError
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "augmentation").glob("*.yaml"))

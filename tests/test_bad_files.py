@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.helpers import compose, tiny_overrides
-from unetcli.config_checks import check_config
+from unetcli.config.schema import check_config
 from unetcli.errors import UnetError
 from unetcli.training.trainer import Trainer
 

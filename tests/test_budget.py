@@ -7,7 +7,7 @@ import torch
 
 from tests.helpers import run_command, tiny_overrides
 from unetcli.errors import UnetError
-from unetcli.training.budget import parse_budget
+from unetcli.training.time_budget import parse_budget
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from unetcli.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.errors import UnetError
 
 

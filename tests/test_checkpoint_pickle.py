@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.helpers import run_command
-from unetcli.checkpoints import load_checkpoint
+from unetcli.core.checkpoints import load_checkpoint
 from unetcli.errors import UnetError
 
 

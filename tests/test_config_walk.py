@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import compose, run_command, run_unet
-from unetcli.config_checks import NEGATIVE_OK, PATH_KEYS, check_config, leaves, yaml_kinds
+from unetcli.config.schema import NEGATIVE_OK, PATH_KEYS, check_config, leaves, yaml_kinds
 from unetcli.errors import UnetError
 
 REPO_FILE = str(Path(__file__))

@@ -66,7 +66,7 @@ def test_split_is_the_datasets_own_train_and_val_folders(buildings_root):
         train, val = layout.split(0.5, seed)
         assert [s.image.parent.name for s in train] == ["train"] * 3
         assert [s.image.parent.name for s in val] == ["val"]
-    assert [s.image.parent.name for s in layout.test_samples()] == ["test"]
+    assert [s.image.parent.name for s in layout.held_out_samples()] == ["test"]
     pooled = BuildingsLayout(buildings_root, official_split=False).split(0.5, 0)
     assert sorted(len(part) for part in pooled) == [2, 2]
     assert layout.inventory() == {"train": 3, "val": 1, "test": 1}

@@ -38,7 +38,7 @@ def test_split_keeps_all_views_of_a_car_together_and_follows_the_seed(carvana_ro
 
 
 def test_test_images_follow_sample_submission_order(carvana_root):
-    names = [s.name for s in CarvanaLayout(carvana_root).test_samples()]
+    names = [s.name for s in CarvanaLayout(carvana_root).held_out_samples()]
     assert names == sorted(names, reverse=True)  # the fake sample_submission.csv is reversed
 
 

@@ -16,10 +16,11 @@ from omegaconf import DictConfig
 
 from tests import fake_datasets
 from tests.helpers import CONF, compose
-from unetcli.build import build_layout, make_loader
+from unetcli.core.hardware import resolve_hardware
 from unetcli.datasets.base import Layout
+from unetcli.datasets.layouts import build_layout
+from unetcli.datasets.loaders import make_loader
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
-from unetcli.hardware import resolve_hardware
 
 DATASET_FILES = sorted((CONF / "dataset").glob("*.yaml"))
 BATCH = 2

@@ -51,18 +51,18 @@ def test_grayscale_is_one_channel_or_replicated_to_three(montgomery_root):
 
 def test_split_holds_out_a_fixed_test_set_and_validates_by_the_run_seed(montgomery_root):
     layout = MontgomeryLayout(montgomery_root, test_size=0.2, test_seed=0)
-    test = {s.name for s in layout.test_samples()}
+    test = {s.name for s in layout.held_out_samples()}
     assert len(test) == 2
     splits = []
     for seed in range(4):
         train, val = layout.split(0.25, seed)
         names = [s.name for s in train + val]
         assert len(names) == 8 and not set(names) & test
-        assert {s.name for s in layout.test_samples()} == test  # never moves with the seed
+        assert {s.name for s in layout.held_out_samples()} == test  # never moves with the seed
         splits.append(tuple(s.name for s in val))
     assert len(set(splits)) > 1
     other = {s.name for s in MontgomeryLayout(montgomery_root, test_size=0.2, test_seed=1)
-             .test_samples()}  # fmt: skip
+             .held_out_samples()}  # fmt: skip
     assert other != test
 
 

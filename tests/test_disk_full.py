@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 import torch
 
-from unetcli.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.errors import UnetError
-from unetcli.inference.outputs import write_png
-from unetcli.inference.submission import SubmissionWriter
+from unetcli.postprocessing.pictures import write_png
+from unetcli.submission.writer import SubmissionWriter
 from unetcli.training.run_log import RunLog
 
 LIMIT = 200_000  # bytes a file may reach inside size_limit()
@@ -103,10 +103,10 @@ WRITERS = {
 }
 CALL_EACH = """
 import sys; from pathlib import Path; import numpy as np
-from unetcli.checkpoints import save_checkpoint
+from unetcli.core.checkpoints import save_checkpoint
 from unetcli.errors import UnetError
-from unetcli.inference.outputs import write_png
-from unetcli.inference.submission import SubmissionWriter
+from unetcli.postprocessing.pictures import write_png
+from unetcli.submission.writer import SubmissionWriter
 from unetcli.training.run_log import RunLog
 out = Path(sys.argv[1])
 for call in sys.argv[2:]:

@@ -17,10 +17,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from unetcli.batch_sums import summed_over
+from unetcli.core.task import Task
+from unetcli.distributed.batch_sums import summed_over
+from unetcli.distributed.batchnorm import AllReduceBatchNorm, synchronise_batchnorm
 from unetcli.losses import SoftDiceLoss
-from unetcli.task import Task
-from unetcli.training.batchnorm import AllReduceBatchNorm, synchronise_batchnorm
 
 SHARES = (3, 5)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from unetcli.distributed.processes import block
 from unetcli.training.data import DistributedEpochSampler, EpochSampler
-from unetcli.training.processes import block
 
 
 def batches(items: list, size: int) -> list[list]:

@@ -17,7 +17,7 @@ import pytest
 from tests import doctor_folders
 from tests.helpers import run_command, run_unet
 from unetcli.datasets.folder import FolderLayout
-from unetcli.doctor.report import override
+from unetcli.doctor.findings import override
 from unetcli.errors import UnetError
 
 TINY_TRAIN = [

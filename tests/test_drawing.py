@@ -8,12 +8,12 @@ import albumentations as A
 import numpy as np
 import torch
 
-from unetcli.augment_preview import Preview
+from unetcli.augmentation.preview import Preview
+from unetcli.core.drawing import IGNORED, class_colour, colour_labels, overlay
+from unetcli.core.task import Task
 from unetcli.datasets.base import Layout, Sample
-from unetcli.drawing import IGNORED, class_colour, colour_labels, overlay
 from unetcli.evaluation.gallery import WorstImages, render_gallery
-from unetcli.task import Task
-from unetcli.training.images import comparison_grid
+from unetcli.training.example_grid import comparison_grid
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 

@@ -18,11 +18,11 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import gzip_member_ends, only_run_dir, run_command, run_unet, tiny_overrides
+from unetcli.core.drawing import class_colour
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
-from unetcli.drawing import class_colour
 from unetcli.errors import UnetError
-from unetcli.rle import rle_decode
+from unetcli.submission.rle import rle_decode
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +144,7 @@ def test_predict_writes_a_submission_that_decodes_to_each_image(trained, predict
         rows = list(csv.DictReader(f))
     assert not (out / "submission.csv.gz.tmp").exists()
     layout = SyntheticLayout(root / "data" / "synthetic")
-    tests = layout.test_samples()
+    tests = layout.held_out_samples()
     assert [r["img"] for r in rows] == [s.name for s in tests]  # sample_submission order
 
     def dice_of(pred, truth):

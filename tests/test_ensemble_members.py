@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from unetcli.checkpoints import checkpoint_config, save_checkpoint
-from unetcli.ensembles.members import Member, out_of_fold_members, resolve_members
+from unetcli.core.checkpoints import checkpoint_config, save_checkpoint
 from unetcli.errors import UnetError
+from unetcli.inference.ensemble import Member, out_of_fold_members, resolve_members
 
 
 def member(fold, folds=3, name="synthetic", classes=1) -> Member:

@@ -20,12 +20,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from unetcli.checkpoints import save_checkpoint
 from unetcli.commands import evaluate, predict
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.core.checkpoints import save_checkpoint
 from unetcli.datasets.base import Layout, Sample
 from unetcli.models import SegmentationModel
-from unetcli.rle import rle_decode
+from unetcli.submission.rle import rle_decode
 
 COLOURS = np.array([[40, 40, 40], [200, 60, 60], [60, 200, 60]], np.float32)
 
@@ -42,7 +42,7 @@ class ColourLayout(Layout):
     def labelled_samples(self) -> list[Sample]:
         return self._samples()
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         return self._samples()
 
     def decode_mask(self, raw: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def test_multi_class_predict_and_evaluate_agree(checkpoint, tmp_path):
     with (eval_dir / "per_image.csv").open() as f:
         scored = {r["image"]: r for r in csv.DictReader(f)}
     confusion = np.zeros((3, 3), np.int64)
-    for sample in layout.test_samples():
+    for sample in layout.held_out_samples():
         truth = layout.read_mask(sample.mask)
         labels = cv2.imread(str(pred_dir / "masks" / sample.name), cv2.IMREAD_UNCHANGED)
         assert labels.shape == truth.shape and set(np.unique(labels)) <= {0, 1, 2}

@@ -10,19 +10,15 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.evaluation.gallery import WorstImages, render_gallery
 from unetcli.evaluation.plots import dice_histogram
 from unetcli.evaluation.report import EvaluationReport, Scorer
 from unetcli.evaluation.scores import image_scores
-from unetcli.evaluation.sweep import (
-    SweepTotals,
-    read_threshold_file,
-    sweep_counts,
-    write_threshold_file,
-)
+from unetcli.evaluation.thresholds import SweepTotals, sweep_counts
+from unetcli.inference.threshold_file import read_threshold_file, write_threshold_file
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
-from unetcli.task import Task
 
 TASKS = [
     Task("binary", 1),

@@ -14,10 +14,11 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.helpers import REPO, compose, run_command, run_unet, tiny_overrides
-from unetcli.build import build_layout, build_model
-from unetcli.checkpoints import save_checkpoint
+from unetcli.core.checkpoints import save_checkpoint
+from unetcli.datasets.layouts import build_layout
 from unetcli.errors import UnetError
-from unetcli.runtime.__main__ import run as run_runner
+from unetcli.models.contract import build_model
+from unetcli.runner.__main__ import run as run_runner
 
 MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
 # Tiny widths per model (same architecture, a fraction of the channels).
@@ -140,7 +141,7 @@ def test_runner_submission_equals_unet_predict_byte_for_byte(trained, tmp_path):
 
 def test_importing_the_runner_imports_no_torch():
     code = (
-        "import sys, unetcli, unetcli.runtime.__main__; "
+        "import sys, unetcli, unetcli.runner.__main__; "
         "heavy = ('torch', 'albumentations', 'hydra', 'omegaconf', 'PIL', 'tqdm'); "
         "bad = [m for m in sys.modules if m.split('.')[0] in heavy]; "
         "assert not bad, bad"
@@ -162,7 +163,7 @@ def test_a_damaged_model_is_one_clear_paragraph(trained, tmp_path, damage):
         [
             sys.executable,
             "-m",
-            "unetcli.runtime",
+            "unetcli.runner",
             str(broken),
             str(trained["test"]),
             "--out",
@@ -218,7 +219,7 @@ def test_runner_in_a_fresh_venv_without_torch(trained, tmp_path):
         [
             str(python),
             "-m",
-            "unetcli.runtime",
+            "unetcli.runner",
             str(trained["onnx"]),
             str(trained["test"]),
             "--out",
@@ -238,7 +239,7 @@ def test_runner_in_a_fresh_venv_without_torch(trained, tmp_path):
 
 
 def test_pt2_program_runs_at_the_training_size_like_the_onnx_graph(trained):
-    from unetcli.runtime.session import Graph
+    from unetcli.runner.session import Graph
 
     report = trained["report"]
     assert report["program_sides"] == [48, 64]  # the training size the resize mode feeds

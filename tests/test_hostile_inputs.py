@@ -17,12 +17,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import compose
+from unetcli.core.limits import CURRENT, apply_limits
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.download.archive import unpack
 from unetcli.errors import UnetError
-from unetcli.evaluation.submission_score import submission_rows
-from unetcli.limits import CURRENT, apply_limits
-from unetcli.rle import rle_decode, rle_encode
+from unetcli.submission.reader import submission_rows
+from unetcli.submission.rle import rle_decode, rle_encode
 
 
 @pytest.fixture(autouse=True)

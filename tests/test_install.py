@@ -90,10 +90,12 @@ def run_installed(site: Path, env: dict[str, str], cwd: Path, *args: str) -> str
 def test_installed_unet_trains_evaluates_and_predicts_from_an_empty_folder(installed, tmp_path):
     _, site, env = installed
     found = subprocess.run(
-        [sys.executable, "-c", "import unetcli.config_dir as c; print(c.__file__, c.config_dir())"],
+        [sys.executable, "-c",
+         "import unetcli.config.location as c; print(c.__file__, c.config_dir())"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    assert found == [str(site / "unetcli" / "config_dir.py"), str(site / "unetcli" / "conf")]
+    package = site / "unetcli"
+    assert found == [str(package / "config" / "location.py"), str(package / "conf")]
 
     # Default paths (data/, outputs/) are relative to this empty folder.
     tiny = [

@@ -1,7 +1,7 @@
 """Seeded runs see the same augmented batches, and each loader worker augments differently.
 
 Every worker process gets a copy of the dataset's albumentations pipeline with the
-same seed; `unetcli.build._seed_worker` reseeds each copy from the worker's own
+same seed; `unetcli.datasets.loaders._seed_worker` reseeds each copy from the worker's own
 torch seed. Without that, worker 1 would replay worker 0's flips exactly.
 """
 
@@ -13,10 +13,10 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import get_worker_info
 
-from unetcli.build import make_loader
+from unetcli.core.hardware import resolve_hardware
+from unetcli.datasets.loaders import make_loader
 from unetcli.datasets.synthetic import SyntheticLayout
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
-from unetcli.hardware import resolve_hardware
 
 DATASET = OmegaConf.create({"image_size": [32, 48], "mean": [0.5] * 3, "std": [0.25] * 3})
 FLIPS = OmegaConf.create(

@@ -8,10 +8,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
-from unetcli.build import build
+from unetcli.config.instantiate import build
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.losses import BCEDiceLoss, BCELoss, CrossEntropyLoss, SoftDiceLoss
-from unetcli.task import Task
 
 BINARY = Task("binary", 1)
 LOSS_FILES = sorted((REPO / "conf" / "loss").glob("*.yaml"))

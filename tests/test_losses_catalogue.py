@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.losses import (
     BCEDiceLoss,
@@ -27,7 +28,6 @@ from unetcli.losses import (
     unet_weight_map,
 )
 from unetcli.losses.weight_map import class_weight_map
-from unetcli.task import Task
 
 LOSS_FILES = sorted((REPO / "conf" / "loss").glob("*.yaml"))
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.metrics import per_image_metrics
-from unetcli.task import Task
 
 BINARY = Task("binary", 1)
 

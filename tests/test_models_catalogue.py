@@ -13,9 +13,9 @@ from hydra.utils import instantiate
 from torch import nn
 
 from tests.conftest import REPO
-from unetcli.build import build_model
 from unetcli.errors import UnetError
 from unetcli.models import UNet, UNetOriginal, UNetResNet
+from unetcli.models.contract import build_model
 
 MODEL_FILES = sorted((REPO / "conf" / "model").glob("*.yaml"))
 COUNT = re.compile(r"Parameters \(RGB input, 1 class\): ([\d.]+) M")

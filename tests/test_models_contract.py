@@ -17,10 +17,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from unetcli.build import build_model
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
 from unetcli.errors import UnetError
 from unetcli.models import SegmentationModel
+from unetcli.models.contract import build_model
 
 MODEL_NAMES = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml"))
 #: Channel lists shrunk to 4 per entry; their lengths (the depth) stay the YAML's.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unetcli.core.spatial import mirror_pad
 from unetcli.errors import UnetError
 from unetcli.inference.overlap_tile import overlap_tile_predict
 from unetcli.models import UNet, UNetOriginal
-from unetcli.spatial import mirror_pad
 
 
 @pytest.mark.parametrize(

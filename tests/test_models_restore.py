@@ -11,12 +11,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from unetcli.build import build_model
-from unetcli.checkpoints import save_checkpoint
-from unetcli.config_dir import config_dir
-from unetcli.hardware import Runtime
+from unetcli.config.location import config_dir
+from unetcli.core.checkpoints import save_checkpoint
+from unetcli.core.hardware import Runtime
 from unetcli.inference.restore import restore
 from unetcli.models import ResNetEncoder, UNetResNet
+from unetcli.models.contract import build_model
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
 
@@ -57,8 +57,7 @@ def test_unet_resnet_restores_after_its_encoder_weights_file_is_gone(tmp_path):
     )
     weights.unlink()
 
-    command = OmegaConf.create({"checkpoint": str(checkpoint), "dataset": {"root": None}})
-    restored = restore(command, CPU)
+    restored = restore(checkpoint, OmegaConf.create({"root": None}), CPU)
 
     assert isinstance(restored.model, UNetResNet) and restored.epoch == 3
     assert not restored.model.training

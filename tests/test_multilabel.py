@@ -18,11 +18,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from unetcli.commands import augment, evaluate, predict, train
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.core.drawing import class_colour
 from unetcli.datasets.folder import FolderLayout
-from unetcli.drawing import class_colour
 from unetcli.errors import UnetError
-from unetcli.rle import rle_decode
+from unetcli.submission.rle import rle_decode
 
 FOLDERS = ["masks_disc", "masks_square"]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import only_run_dir, run_command, run_unet, tiny_overrides
-from unetcli.ensembles.probabilities import ProbabilityStore
-from unetcli.ensembles.recipe import load_recipe
+from unetcli.evaluation.probabilities import ProbabilityStore
+from unetcli.recipes.recipe import load_recipe
 
 pytestmark = pytest.mark.slow
 

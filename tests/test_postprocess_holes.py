@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from unetcli.inference.postprocess import fill_holes, postprocess
-from unetcli.task import Task
+from unetcli.core.task import Task
+from unetcli.postprocessing.labels import fill_holes, postprocess
 
 
 def test_an_enclosed_hole_is_filled_and_an_open_bay_is_not():

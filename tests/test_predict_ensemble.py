@@ -16,14 +16,13 @@ import torch
 import yaml
 
 from tests.helpers import compose, gzip_member_ends, run_command, run_unet, tiny_overrides
-from unetcli.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.core.hardware import Runtime
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
-from unetcli.ensembles.restore import restore_models, sources_of
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
-from unetcli.inference.ensemble import model_predictor, predictor
-from unetcli.rle import rle_decode
+from unetcli.inference.predictor import Predictor, load_predictor, sources_of
+from unetcli.submission.rle import rle_decode
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
 # Small batches and gzip members, so that a cut inside the file falls between batches.
@@ -99,11 +98,11 @@ def test_two_copies_of_one_checkpoint_predict_what_it_predicts(checkpoints, tmp_
 def test_an_ensemble_averages_its_members_probabilities(checkpoints):
     _, a, b = checkpoints
     cfg = compose("predict", [f"ensemble=[{a},{b}]", "predict.tta=[vflip]", "paths.run_dir=."])
-    models = restore_models(cfg, sources_of(cfg), CPU, 0.5)
+    both = load_predictor(sources_of(cfg), cfg, "predict", CPU)
     images = torch.randn(3, 3, 48, 64)
-    members = [model_predictor(m, CPU, o)(images) for m, o in models.model.members]
+    members = [Predictor((m,), both.options, CPU)(images) for m in both.members]
     assert (members[0] - members[1]).abs().max() > 0.01  # two different models
-    averaged = predictor(models.model, CPU, models.options)(images)
+    averaged = both(images)
     torch.testing.assert_close(averaged, (members[0] + members[1]) / 2, atol=1e-6, rtol=1e-6)
 
 
@@ -120,7 +119,7 @@ def test_an_ensemble_of_a_sweep_folder_writes_the_mean_at_each_image_s_size(chec
     layout = SyntheticLayout(root / "data" / "synthetic")
     lines = rows(submission).decode().splitlines()[1:]
     assert len(lines) == 6
-    for line, sample in zip(lines, layout.test_samples()):
+    for line, sample in zip(lines, layout.held_out_samples()):
         name, rle = line.split(",")
         height, width = read_image(sample.image).shape[:2]
         assert name == sample.name

@@ -8,16 +8,16 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.inference.geometry import Geometry, geometry_of, restore_size, tracked
 from unetcli.inference.options import inference_options, inference_transform
-from unetcli.inference.postprocess import postprocess, remove_small_objects
-from unetcli.task import Task
+from unetcli.postprocessing.labels import postprocess, remove_small_objects
 
 
 def options_node(keys: dict):
-    """conf/predict.yaml's `predict` node (every key the YAML states) with `keys` set."""
-    return OmegaConf.merge(OmegaConf.load(REPO / "conf" / "predict.yaml").predict, keys)
+    """The inference keys predict reads (conf/inference.yaml, every key stated) with `keys`."""
+    return OmegaConf.merge(OmegaConf.load(REPO / "conf" / "inference.yaml"), keys)
 
 
 def trained_config(image_size, val_ops):

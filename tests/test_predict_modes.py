@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from unetcli.core.hardware import Runtime
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
 from unetcli.inference.modes import Cover, cover, gaussian_weights, sliding_window, window_starts
 from unetcli.inference.tta import TTA_NAMES, check_tta, with_tta
 from unetcli.models import SegmentationModel
-from unetcli.task import Task
 
 CPU = Runtime(torch.device("cpu"), None, False, 0, False)
 BINARY = Task("binary", 1)

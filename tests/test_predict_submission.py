@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from unetcli.errors import UnetError
-from unetcli.inference.pipeline import OrderedWork
-from unetcli.inference.submission import SubmissionWriter, complete_prefix
+from unetcli.inference.ordered import OrderedWork
+from unetcli.submission.writer import SubmissionWriter, complete_prefix
 
 NAMES = [f"{i:04d}_{i % 16 + 1:02d}.jpg" for i in range(40)]
 

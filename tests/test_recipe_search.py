@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from unetcli.ensembles.probabilities import IDENTITY, ProbabilityStore
-from unetcli.ensembles.recipe import Recipe, load_recipe, save_recipe
-from unetcli.ensembles.search import Search, min_sizes, run_search
-from unetcli.task import Task
+from unetcli.core.task import Task
+from unetcli.evaluation.probabilities import IDENTITY, ProbabilityStore
+from unetcli.recipes.recipe import Recipe, load_recipe, save_recipe
+from unetcli.recipes.steps import Search, min_sizes, run_search
 
 H, W = 48, 64
 THRESHOLDS = [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6]

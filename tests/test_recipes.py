@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from tests.helpers import CONF, compose, run_command, tiny_overrides
-from unetcli.build import build_optimizer
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.schedulers import Schedule
+from unetcli.training.step import build_optimizer
 
 # What each write-up recipe must set (the list).
 RECIPES = {

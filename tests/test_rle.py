@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unetcli.rle import rle_decode, rle_encode
+from unetcli.submission.rle import rle_decode, rle_encode
 
 
 def test_known_encoding_is_row_major_and_one_indexed():

@@ -36,8 +36,8 @@ def test_generation_is_deterministic_and_in_carvana_layout(tmp_path):
     # Test rows come in sample_submission.csv's order, which is not sorted.
     with (a.root / "sample_submission.csv").open() as f:
         order = [row["img"] for row in csv.DictReader(f)]
-    assert [s.name for s in a.test_samples()] == order
-    assert all(s.mask is not None and s.mask.is_file() for s in a.test_samples())
+    assert [s.name for s in a.held_out_samples()] == order
+    assert all(s.mask is not None and s.mask.is_file() for s in a.held_out_samples())
 
 
 def test_generated_only_when_missing_and_never_over_user_files(tmp_path):

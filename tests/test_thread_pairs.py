@@ -11,8 +11,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from unetcli.cpus import usable_cores
-from unetcli.hardware import resolve_hardware, rule_workers
+from unetcli.core.cpus import usable_cores
+from unetcli.core.hardware import resolve_hardware, rule_workers
 from unetcli.inference.options import resolve_threads
 from unetcli.tuning.cache import device_name
 from unetcli.tuning.threads import thread_pairs

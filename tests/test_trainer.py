@@ -12,7 +12,7 @@ from omegaconf import DictConfig, open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from unetcli.commands import train
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
 from unetcli.errors import UnetError
 
 pytestmark = pytest.mark.slow

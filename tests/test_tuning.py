@@ -17,12 +17,12 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.helpers import compose, tiny_overrides
-from unetcli.build import build_model
-from unetcli.checkpoints import save_checkpoint
+from unetcli.core.checkpoints import save_checkpoint
+from unetcli.models.contract import build_model
 from unetcli.tuning import training
 from unetcli.tuning.candidates import Candidate
 from unetcli.tuning.inference import inference_runtime
-from unetcli.tuning.measure import measure
+from unetcli.tuning.paired_timing import measure
 
 SLEEP = 0.08  # seconds added to a slowed candidate's step (a tiny step takes ~10-30 ms)
 
@@ -200,7 +200,7 @@ def test_evaluate_and_predict_time_forward_passes(tmp_path, monkeypatch):
             f"paths.run_dir={tmp_path / 'eval'}",
         ],
     )
-    runtime = inference_runtime(cfg, "evaluate")
+    runtime = inference_runtime(cfg, checkpoint, "evaluate")
     report = json.loads((tmp_path / "eval" / "hardware.json").read_text())
     assert report["mode"] == "evaluate" and report["source"] == "measured"
     assert set(report["rates"]) == {"fp32", "fp32-cl"}

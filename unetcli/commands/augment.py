@@ -10,16 +10,16 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from unetcli.augment_copies import fresh_folder, write_copies
-from unetcli.augment_preview import Preview
-from unetcli.build import build_layout
-from unetcli.config_dir import config_dir
+from unetcli.augmentation.copies import fresh_folder, write_copies
+from unetcli.augmentation.preview import Preview
+from unetcli.config.location import config_dir
+from unetcli.core.console import print_summary
+from unetcli.core.limits import apply_limits
+from unetcli.core.task import Task
 from unetcli.datasets.folds import dataset_split
+from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
-from unetcli.limits import apply_limits
-from unetcli.summary import print_summary
-from unetcli.task import Task
 
 
 def write_folder(cfg: DictConfig) -> Path:

@@ -8,10 +8,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.doctor.findings import screen, write_json
 from unetcli.doctor.fingerprint import analyse
 from unetcli.doctor.picture import draw
-from unetcli.doctor.report import screen, write_json
 from unetcli.errors import user_errors
 
 

@@ -11,11 +11,11 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.core.console import print_summary
+from unetcli.core.limits import apply_limits
 from unetcli.datasets.synthetic import SyntheticLayout
 from unetcli.errors import UnetError, user_errors
-from unetcli.limits import apply_limits
-from unetcli.summary import print_summary
 
 
 def run(cfg: DictConfig) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.core.console import print_summary
 from unetcli.errors import user_errors
 from unetcli.plan.planner import make_plan
-from unetcli.summary import print_summary
 
 
 def run(cfg: DictConfig) -> dict:

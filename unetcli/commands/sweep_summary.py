@@ -8,7 +8,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.config.overrides import bare_argument_as, unquoted
 from unetcli.errors import UnetError, report, user_errors
 from unetcli.sweeps.summary import SweepRows, summarise
 
@@ -33,10 +34,10 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """A bare argument is the sweep folder: `unet sweep-summary DIR`."""
-    args = [a if a.startswith("-") or "=" in a else f"sweep_summary.dir={a}" for a in sys.argv[1:]]
+    args = bare_argument_as("sweep_summary.dir", sys.argv[1:])
     for arg in args:  # Hydra would make the folder (it is the run folder) before run() looks
         key, _, value = arg.partition("=")
-        if key == "sweep_summary.dir" and not Path(value).is_dir():
+        if key == "sweep_summary.dir" and not Path(unquoted(value)).is_dir():
             report(f"sweep_summary.dir={value} is not a folder; give the folder of a multirun, "
                    "e.g. outputs/train-multirun/<time>.")
             sys.exit(1)

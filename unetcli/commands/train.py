@@ -11,17 +11,17 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from unetcli.config_checks import check_config
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.config.schema import check_config
+from unetcli.core.limits import apply_limits
 from unetcli.distributed.launch import launch
+from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
-from unetcli.limits import apply_limits
 from unetcli.sweeps.job import in_multirun, run_sweep_job
-from unetcli.training.processes import SingleProcess
 from unetcli.training.trainer import Trainer
 
 
-def train(cfg: DictConfig, processes: SingleProcess) -> dict:
+def train(cfg: DictConfig, processes: Processes) -> dict:
     """The work of one process of a (possibly distributed) training run."""
     return Trainer(cfg, processes).fit()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unetcli.datasets.checks import check_samples
+from unetcli.datasets.file_checks import check_samples
 from unetcli.datasets.io import read_image, read_mask
 from unetcli.errors import UnetError
 
@@ -60,7 +60,7 @@ class Layout:
     """Base class: a dataset folder (`root`) and how to read it.
 
     Subclasses implement `labelled_samples` (the pool that is split into
-    train and validation) and `test_samples` (in submission order).
+    train and validation) and `held_out_samples` (in submission order).
     """
 
     #: Number of model input channels the images are read with.
@@ -80,7 +80,7 @@ class Layout:
     def labelled_samples(self) -> list[Sample]:
         raise NotImplementedError
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         raise NotImplementedError
 
     def known_samples(self) -> list[Sample]:
@@ -158,7 +158,7 @@ class Layout:
             )
         counts = {"labelled": len(samples)}
         try:
-            counts["test"] = len(self.test_samples())
+            counts["test"] = len(self.held_out_samples())
         except (UnetError, NotImplementedError):
             counts["test"] = 0
         return counts

@@ -101,7 +101,7 @@ class BuildingsLayout(Layout):
     def known_samples(self) -> list[Sample]:
         return self.labelled_samples() + self.samples_of("test")
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         return self.require_images(self.samples_of("test"), self.format_dir / "test")
 
     def split(self, validation_size: float, seed: int) -> tuple[list[Sample], list[Sample]]:

@@ -44,7 +44,7 @@ class CarvanaLayout(Layout):
     def labelled_samples(self) -> list[Sample]:
         return self.require_images(self._samples("train", True), self.root / "train")
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         has_masks = (self.root / f"test{self.mask_folder_suffix}").is_dir()
         samples = self.require_images(self._samples("test", has_masks), self.root / "test")
         return _in_submission_order(samples, self.root / "sample_submission.csv")

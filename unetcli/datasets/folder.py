@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from unetcli.datasets.base import Layout, Sample, _some, decode_binary, distinct_values
-from unetcli.datasets.checks import image_size
 from unetcli.datasets.colours import ClassTable, read_rgb_mask
+from unetcli.datasets.file_checks import image_size
 from unetcli.datasets.io import list_images
 from unetcli.errors import UnetError
 
@@ -165,7 +165,7 @@ class FolderLayout(Layout):
         found = self.group_pattern.fullmatch(stem) if self.group_pattern else None
         return found.group(1) if found else stem
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         folder = self.root / self.test
         images = list_images(folder) if folder.is_dir() else []
         samples = [Sample(p, None, p.stem, p.name) for p in images]

@@ -1,7 +1,7 @@
 """Reading images and masks from disk, after their headers passed `limits.max_image_pixels`.
 
-The decoding itself lives in unetcli.image_io, outside this package, so that the torch-free
-runner (unetcli.runtime) reads images exactly as training did without importing the dataset
+The decoding itself lives in unetcli.core.images, outside this package, so that the torch-free
+runner (unetcli.runner) reads images exactly as training did without importing the dataset
 layouts (and their PIL and tqdm); the header check needs PIL, so it is added here.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from unetcli import image_io
-from unetcli.image_io import IMAGE_EXTENSIONS, list_images
-from unetcli.limits import check_image_header
+from unetcli.core import images as image_io
+from unetcli.core.images import IMAGE_EXTENSIONS, list_images
+from unetcli.core.limits import check_image_header
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "read_image", "read_mask"]
 

@@ -83,7 +83,7 @@ class MontgomeryLayout(Layout):
     def labelled_samples(self) -> list[Sample]:
         return self._held_out()[0]
 
-    def test_samples(self) -> list[Sample]:
+    def held_out_samples(self) -> list[Sample]:
         return self._held_out()[1]
 
     def known_samples(self) -> list[Sample]:

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from omegaconf import OmegaConf
-
 from unetcli.distributed.slurm import torchrun_environment
 from unetcli.errors import UnetError
 
@@ -88,16 +86,11 @@ def is_secondary_process() -> bool:
     return os.environ.get("RANK", "0") != "0"
 
 
-def _run_time(pattern: str) -> str:
+def run_time(pattern: str) -> str:
     """The agreed start time of the job (or now, for a single process) formatted by `pattern`."""
     agreed = os.environ.get(RUN_TIME)
     moment = datetime.fromtimestamp(float(agreed)) if agreed else datetime.now()
     return moment.strftime(pattern)
-
-
-def register_run_time_resolver() -> None:
-    """`${unet_now:PATTERN}`: Hydra's `now`, but the same moment in every process of a job."""
-    OmegaConf.register_new_resolver("unet_now", _run_time, use_cache=True, replace=True)
 
 
 def wall_clock() -> float:

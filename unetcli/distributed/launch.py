@@ -30,6 +30,7 @@ import torch.multiprocessing as mp
 from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
+from unetcli.core.hardware import resolve_hardware
 from unetcli.distributed.env import Placement, external_placement, set_placement_env
 from unetcli.distributed.group import (
     choose_backend,
@@ -40,12 +41,11 @@ from unetcli.distributed.group import (
     quiet_unless_main,
     use_sync_batchnorm,
 )
+from unetcli.distributed.processes import DistributedProcesses, Processes, SingleProcess
 from unetcli.errors import UnetError
-from unetcli.hardware import resolve_hardware
-from unetcli.training.processes import DistributedProcesses, SingleProcess
 
 T = TypeVar("T")
-Work = Callable[[DictConfig, SingleProcess], T]
+Work = Callable[[DictConfig, Processes], T]
 #: Seconds the other processes get to stop by themselves once one has failed.
 GRACE = 5.0
 

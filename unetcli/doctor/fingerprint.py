@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.build import build
+from unetcli.config.instantiate import build
 from unetcli.datasets.base import Layout, Sample
-from unetcli.datasets.checks import image_size
+from unetcli.datasets.file_checks import image_size
 from unetcli.datasets.folder import FolderLayout
 from unetcli.doctor.encoding import Encoding, MaskSummary, decide, summarise_mask
-from unetcli.doctor.measure import ImageFacts, image_facts, mask_facts, mean_std, threaded
 from unetcli.doctor.pairing import Pairing, guess_folders, pair_folders
+from unetcli.doctor.statistics import ImageFacts, image_facts, mask_facts, mean_std, threaded
 from unetcli.errors import UnetError
 
 
@@ -226,7 +226,7 @@ def _duplicates(layout: Layout, images: list[ImageFacts]) -> dict:
         groups[f.digest].append(f.path.name)
     within = [names for names in groups.values() if len(names) > 1]
     try:
-        tests = layout.test_samples()
+        tests = layout.held_out_samples()
     except (UnetError, NotImplementedError):
         tests = []
     across = [

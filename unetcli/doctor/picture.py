@@ -1,7 +1,7 @@
 """doctor.png: a few images with their masks drawn on, object sizes and class shares.
 
 Drawn with OpenCV (the project's drawing stack, no plotting library): the masks
-in the class colours of unetcli.drawing, as in every other picture unet writes.
+in the class colours of unetcli.core.drawing, as in every other picture unet writes.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unetcli.core.drawing import class_colour, overlay
 from unetcli.datasets.base import Layout, Sample
-from unetcli.drawing import class_colour, overlay
 
 TILE = 192
 PANEL = (TILE, 2 * TILE + 4)

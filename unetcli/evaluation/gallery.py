@@ -1,6 +1,6 @@
 """The gallery of the worst images: image | truth | prediction | error map, one row each.
 
-Truth and prediction are drawn in the class colours of unetcli.drawing; the
+Truth and prediction are drawn in the class colours of unetcli.core.drawing; the
 error map has its own colours, which mean hit, false positive, missed and
 wrong class rather than classes. Label maps are (H, W); multilabel planes
 (C, H, W), where "wrong class" means both sides found something but not the
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from unetcli.drawing import IGNORED, colour_labels
+from unetcli.core.drawing import IGNORED, colour_labels
+from unetcli.core.task import Task
 from unetcli.evaluation.plots import text, text_width
-from unetcli.task import Task
 
 THUMB_SIDE = 256  # longest side kept of each image, in pixels
 MIN_PANEL_SIDE = 128  # smaller images are shown enlarged

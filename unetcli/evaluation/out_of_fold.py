@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig
 
+from unetcli.core.hardware import Runtime
 from unetcli.datasets.base import Layout, Sample
-from unetcli.ensembles.members import Member
-from unetcli.ensembles.probabilities import IDENTITY, ProbabilityStore
-from unetcli.evaluation.predicted import Scoring, evaluation_samples, score_all
+from unetcli.distributed.processes import Processes
+from unetcli.evaluation.probabilities import IDENTITY, ProbabilityStore, Saved
 from unetcli.evaluation.report import EvaluationReport
-from unetcli.hardware import Runtime
-from unetcli.inference.options import InferenceOptions, inference_options
-from unetcli.inference.restore import Restored, restore
-
-if TYPE_CHECKING:
-    from unetcli.training.processes import SingleProcess
+from unetcli.evaluation.scoring import evaluation_samples, score_all
+from unetcli.inference.engine import Engine
+from unetcli.inference.ensemble import Member
+from unetcli.inference.predictor import Predictor, Source, load_predictor
 
 
 @dataclass
@@ -36,22 +33,20 @@ class OutOfFold:
     cfg: DictConfig  # the evaluate command's config (its evaluate.* inference options)
     members: list[Member]
     runtime: Runtime
-    processes: SingleProcess
+    processes: Processes
     # Where each scored image lives, for the worst-images gallery: name -> (layout, image).
     images: dict[str, tuple[Layout, Path]] = field(default_factory=dict)
     epochs: list[int] = field(default_factory=list)
 
-    def folds(self) -> Iterator[tuple[Member, Restored, list[Sample], InferenceOptions]]:
-        """Each member restored (one at a time), with its validation fold and options."""
+    def folds(self) -> Iterator[tuple[Member, Predictor, list[Sample]]]:
+        """Each member restored (one at a time) with its validation fold."""
         for member in self.members:
-            cfg = self.cfg.copy()
-            cfg.checkpoint = str(member.checkpoint)
+            source = Source(member.checkpoint, member.label)
             with self.processes.main_first():  # a generated dataset is written once
-                restored = restore(cfg, self.runtime)
-            samples = evaluation_samples(restored, "val", int(restored.config.seed))
-            restored.layout.check(samples)
-            options = inference_options(self.cfg.evaluate, "evaluate", restored.config)
-            yield member, restored, samples, options
+                predictor = load_predictor([source], self.cfg, "evaluate", self.runtime)
+            samples = evaluation_samples(predictor.first, "val")
+            predictor.first.layout.check(samples)
+            yield member, predictor, samples
 
     def score(
         self,
@@ -62,29 +57,26 @@ class OutOfFold:
         """Score every fold into `report` (None: only predict, e.g. a TTA view for the
         search), saving probabilities of `view` into `store`; seconds per image per model."""
         seconds, count = 0.0, 0
-        for member, restored, samples, options in self.folds():
+        progress = "evaluate" if self.cfg.evaluate.progress else None
+        for member, predictor, samples in self.folds():
             if view != IDENTITY:
-                options = replace(options, tta=(view,), tta_identity=False)
+                predictor = predictor.with_options(tta=(view,), tta_identity=False)
             if report is not None:
                 report.fold = member.fold
-            self.epochs.append(restored.epoch)
-            self.images.update({s.name: (restored.layout, s.image) for s in samples})
-            keep = None if store is None else _keeper(store, view, int(member.fold))
-            job = Scoring(
-                restored, self.runtime, samples, options, bool(self.cfg.evaluate.progress), keep
-            )
+            self.epochs.append(predictor.first.epoch)
+            layout = predictor.first.layout
+            self.images.update({s.name: (layout, s.image) for s in samples})
+            engine = Engine(predictor, self.processes, progress)
+            keep = None if store is None else Saved(store, view, int(member.fold))
             started = time.time()
-            score_all(job, report, self.processes)
+            if report is None and keep is not None:  # a view for the search: saved, not scored
+                engine.run(engine.share(samples), keep, masks=view == IDENTITY)
+                self.processes.wait_for_all()  # every share saved before the search reads
+            else:
+                score_all(engine, samples, report, keep)
             seconds, count = seconds + time.time() - started, count + len(samples)
         return seconds / max(count, 1)
 
     def read_image(self, _index: int, name: str) -> np.ndarray | None:
         layout, path = self.images[name]
         return layout.read_image(path)
-
-
-def _keeper(store: ProbabilityStore, view: str, fold: int):
-    def keep(sample: Sample, probs: np.ndarray, truth: np.ndarray) -> None:
-        store.save(view, sample.name, probs, truth if view == IDENTITY else None, fold)
-
-    return keep

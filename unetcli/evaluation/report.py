@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from unetcli.core.task import Task
 from unetcli.evaluation.gallery import WorstImages, render_gallery, thumbnail
 from unetcli.evaluation.plots import confusion_image, dice_histogram
 from unetcli.evaluation.scores import CLASS_METRICS, ImageScores, image_scores
-from unetcli.evaluation.sweep import SweepTotals, sweep_counts, write_threshold_file
-from unetcli.inference.outputs import write_png
+from unetcli.evaluation.thresholds import SweepTotals, sweep_counts
+from unetcli.inference.threshold_file import write_threshold_file
 from unetcli.metrics import METRIC_NAMES
-from unetcli.task import Task
+from unetcli.postprocessing.pictures import write_png
 
 
 @dataclass

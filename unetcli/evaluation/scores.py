@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.metrics import METRIC_NAMES
-from unetcli.task import Task
 
 CLASS_METRICS = ("dice", "iou", "precision", "recall")
 

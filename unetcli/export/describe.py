@@ -1,6 +1,6 @@
 """inference.json: what `unet predict` did with this checkpoint, for runners without the config.
 
-Read by unetcli.runtime.info; a person deploying the model reads it too, so
+Read by unetcli.runner.info; a person deploying the model reads it too, so
 every entry is stated in plain units (pixels, RGB order, 0-255 colours).
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from unetcli.drawing import class_colour
+from unetcli.core.drawing import class_colour
 from unetcli.evaluation.report import class_names
 from unetcli.inference.options import InferenceOptions
 from unetcli.models.contract import SegmentationModel
-from unetcli.runtime.info import FORMAT
+from unetcli.runner.info import FORMAT
 
 
 def _classes(dataset: DictConfig, options: InferenceOptions) -> list[dict]:
@@ -37,7 +37,7 @@ def _geometry(model: SegmentationModel, tile: int | None) -> dict:
             f"tiles of {tile}x{tile} pixels (valid convolutions); the output is the tile minus "
             f"{model.output_margin} pixels on each side, {tile - 2 * model.output_margin}x"
             f"{tile - 2 * model.output_margin}; whole images are covered by overlap-tile with "
-            "mirrored context (unetcli.runtime.cover)"
+            "mirrored context (unetcli.runner.cover)"
             if valid
             else f"any side >= {model.input_multiple}: the graph mirror-pads the bottom and "
             f"right to a multiple of {model.input_multiple} and crops the output back"
@@ -63,7 +63,7 @@ def inference_info(
             "colour_order": "RGB" if model.in_channels == 3 else "grey",
             "bit_depth": 8,
             "higher_bit_depth": "16-bit and float files are stretched per image to 0-255 "
-            "(min-max) before the graph, as training read them (unetcli.image_io.read_image)",
+            "(min-max) before the graph, as training read them (unetcli.core.images.read_image)",
             "normalisation_in_graph": {
                 "mean": list(dataset.mean),
                 "std": list(dataset.std),

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.models.contract import SegmentationModel
-from unetcli.task import Task
 
 PIXELS = "pixels"
 PROBABILITIES = "probabilities"

@@ -1,7 +1,7 @@
 """Does model.onnx, run by the torch-free runner, give what `unet predict` gives?
 
-Each check runs one image through both pipelines: predict's (albumentations
-transform, `cover` with torch, TTA, back to the original size) and the
+Each check runs one image through both pipelines: predict's (the `Predictor`:
+albumentations transform, `cover` with torch, TTA, back to the original size) and the
 runner's (OpenCV resize, the ONNX graph under onnxruntime, NumPy cover and
 TTA, back). It records the largest probability difference and the Dice of
 the two label maps (threshold or argmax); export fails unless every check is
@@ -19,19 +19,12 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
-from omegaconf import DictConfig
 
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
-from unetcli.inference.geometry import geometry_of, restore_size, tracked
-from unetcli.inference.modes import cover
-from unetcli.inference.options import InferenceOptions, inference_transform
-from unetcli.inference.tta import with_tta
-from unetcli.models.contract import SegmentationModel
-from unetcli.runtime.info import InferenceInfo
-from unetcli.runtime.predict import image_probabilities
-from unetcli.runtime.session import Graph
+from unetcli.inference.predictor import Predictor
+from unetcli.runner.info import InferenceInfo
+from unetcli.runner.segment import image_probabilities
+from unetcli.runner.session import Graph
 
 
 @dataclass(frozen=True)
@@ -40,26 +33,6 @@ class Check:
     size: tuple[int, int]
     max_difference: float
     dice: float
-
-
-@dataclass(frozen=True)
-class TorchSide:
-    """predict's pipeline for one image, in-process."""
-
-    model: SegmentationModel
-    trained: DictConfig
-    runtime: Runtime
-
-    @torch.no_grad()
-    def __call__(self, image: np.ndarray, options: InferenceOptions) -> np.ndarray:
-        transform = tracked(inference_transform(self.trained, options.mode))
-        out = transform(image=image)
-        geometry = geometry_of(
-            out["applied_transforms"], image.shape[:2], out["image"].shape[:2], transform
-        )
-        x = torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1)))[None]
-        predict = with_tta(lambda b: cover(self.model, b, self.runtime, options), options.tta)
-        return restore_size(predict(x)[0].float().cpu().numpy(), geometry)
 
 
 def label_dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,8 +51,11 @@ def odd_crop(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
     return np.ascontiguousarray(image[:height, :width])
 
 
-def _check(name, image, torch_side, graph, info, options) -> Check:
-    expected = torch_side(image, options)
+def _check(
+    name: str, image: np.ndarray, predictor: Predictor, graph: Graph, info: InferenceInfo
+) -> Check:
+    options = predictor.options
+    expected = predictor.image_probabilities(image)
     got = image_probabilities(graph, info, image)
     task = options.task
     dice = label_dice(
@@ -89,23 +65,26 @@ def _check(name, image, torch_side, graph, info, options) -> Check:
 
 
 def verify(
-    torch_side: TorchSide,
+    predictor: Predictor,
     graph: Graph,
     info: InferenceInfo,
-    options: InferenceOptions,
     images: Sequence[tuple[str, np.ndarray]],
     odd_sizes: Sequence[Sequence[int]],
 ) -> list[Check]:
-    """One check per validation image (as exported) and per odd size (graph padding)."""
-    checks = [_check(n, img, torch_side, graph, info, options) for n, img in images]
-    mode = "full" if options.mode == "resize" else options.mode
-    odd_options = dataclasses.replace(options, mode=mode, tta=())
+    """One check per validation image (as exported) and per odd size (graph padding).
+
+    The torch side is predict's own path (`Predictor.image_probabilities`): the same
+    transform, cover mode, TTA and resize back as the inference engine.
+    """
+    checks = [_check(n, img, predictor, graph, info) for n, img in images]
+    mode = "full" if predictor.options.mode == "resize" else predictor.options.mode
+    odd_predictor = predictor.with_options(mode=mode, tta=())
     odd_info = dataclasses.replace(info, mode=mode, tta=())
     source = images[0][1]
     for size in odd_sizes:
         crop = odd_crop(source, size)
         name = f"{images[0][0]} at {size[0]}x{size[1]} ({mode})"
-        checks.append(_check(name, crop, torch_side, graph, odd_info, odd_options))
+        checks.append(_check(name, crop, odd_predictor, graph, odd_info))
     return checks
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from unetcli.core.placement import Geometry
 from unetcli.datasets.base import Layout, Sample
-from unetcli.errors import UnetError
 from unetcli.inference.geometry import geometry_of, tracked
 
 
@@ -40,20 +40,23 @@ class InferenceDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        image = self.layout.read_image(sample.image)
-        out = self.transform(image=image)
-        geometry = geometry_of(
-            out["applied_transforms"], image.shape[:2], out["image"].shape[:2], self.transform
-        )
+        image, geometry = prepare(self.transform, self.layout.read_image(sample.image))
         mask = None
         if self.with_masks and sample.mask is not None:
             mask = torch.from_numpy(np.ascontiguousarray(self.layout.read_mask(sample.mask)))
-        return {
-            "index": index,
-            "image": torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1))),
-            "geometry": geometry.as_tuple(),
-            "mask": mask,
-        }
+        return {"index": index, "image": image, "geometry": geometry.as_tuple(), "mask": mask}
+
+
+def prepare(transform: A.Compose, image: np.ndarray) -> tuple[torch.Tensor, Geometry]:
+    """An image (H, W, C) as the model takes it (C, h, w), and where it lies in that input.
+
+    `transform` records what it applies (`inference.geometry.tracked`).
+    """
+    out = transform(image=image)
+    geometry = geometry_of(
+        out["applied_transforms"], image.shape[:2], out["image"].shape[:2], transform
+    )
+    return torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1))), geometry
 
 
 def collate_items(items: list[dict]) -> list[dict]:
@@ -70,14 +73,3 @@ def same_shape_groups(items: list[dict]) -> list[list[dict]]:
         else:
             groups.append([item])
     return groups
-
-
-def test_images_of(layout: Layout) -> list[Sample]:
-    """The dataset's test images, in submission order, or a clear error if it has none."""
-    try:
-        return layout.test_samples()
-    except NotImplementedError as err:
-        raise UnetError(
-            f"the dataset in {layout.root} defines no test images; predict a folder of "
-            "images with predict.input=DIR"
-        ) from err

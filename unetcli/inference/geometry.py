@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import albumentations as A
 
+from unetcli.core.placement import Geometry, restore_size
 from unetcli.errors import UnetError
-from unetcli.placement import Geometry, restore_size
 
 __all__ = ["Geometry", "geometry_of", "restore_size", "tracked"]
 

@@ -14,13 +14,13 @@ from typing import Protocol
 
 import torch
 
+from unetcli.core.hardware import Runtime
+from unetcli.core.spatial import mirror_pad
+from unetcli.core.task import Task
+from unetcli.core.tiling import gaussian_window, window_starts
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
 from unetcli.inference.overlap_tile import overlap_tile_predict
 from unetcli.models.contract import SegmentationModel
-from unetcli.spatial import mirror_pad
-from unetcli.task import Task
-from unetcli.tiling import gaussian_window, window_starts
 
 __all__ = ["MODES", "cover", "gaussian_weights", "sliding_window", "window_starts"]
 
@@ -74,7 +74,7 @@ def run_model(
 
 @lru_cache(maxsize=8)
 def gaussian_weights(height: int, width: int, device: str = "cpu") -> torch.Tensor:
-    """A window's blending weights (H, W) on `device` (see unetcli.tiling.gaussian_window)."""
+    """A window's blending weights (H, W) on `device` (see unetcli.core.tiling.gaussian_window)."""
     return torch.from_numpy(gaussian_window(height, width)).to(device)
 
 

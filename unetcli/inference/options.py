@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import albumentations as A
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.cpus import usable_cores
+from unetcli.core.cpus import usable_cores
+from unetcli.core.task import Task
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
 from unetcli.inference.modes import MODES
+from unetcli.inference.threshold_file import read_threshold_file
 from unetcli.inference.tta import check_tta
-from unetcli.task import Task
 
 
 def _pair(value, key: str) -> tuple[int, int] | None:
@@ -61,6 +62,9 @@ class InferenceOptions:
     # False: the TTA views alone, without the plain image (the recipe search predicts each
     # view once on its own and averages the saved views itself).
     tta_identity: bool = True
+    # `threshold_from`: the threshold file it came from, and the checkpoint it was swept for.
+    threshold_from: str | None = None
+    swept_for: str | None = None
 
     def describe(self) -> str:
         parts = [f"mode {self.mode}"]
@@ -73,14 +77,18 @@ class InferenceOptions:
             parts.append("holes filled")
         return ", ".join(parts)
 
+    def threshold_text(self) -> str:
+        """`0.45`, or `0.45 (from <threshold.json>)`."""
+        origin = f" (from {self.threshold_from})" if self.threshold_from else ""
+        return f"{self.threshold:g}{origin}"
 
-def inference_options(
-    node: DictConfig, key: str, trained: DictConfig, threshold: float | None = None
-) -> InferenceOptions:
-    """Read `<key>.mode/tta/window/overlap/batch_size/min_object_size/fill_holes/threads`.
+
+def inference_options(node: DictConfig, key: str, trained: DictConfig) -> InferenceOptions:
+    """Read the inference keys of `<key>` (conf/inference.yaml) for a checkpoint's config.
 
     mode=auto is `resize` when the model was trained at a fixed `dataset.image_size`
     and `full` otherwise. The sliding window defaults to the training crop or size.
+    `threshold_from` (an evaluate run's threshold.json) replaces `threshold`.
     """
     dataset = trained.dataset
     image_size = _pair(dataset.get("image_size"), "dataset.image_size")
@@ -113,8 +121,11 @@ def inference_options(
     if min_size < 0:
         raise UnetError(f"{key}.min_object_size must be >= 0 pixels, got {min_size}")
     threads = resolve_threads(node.threads, f"{key}.threads")
-    if threshold is None:
-        threshold = float(node.threshold)
+    threshold = float(node.threshold)
+    found = read_threshold_file(node.threshold_from, f"{key}.threshold_from") if node.get(
+        "threshold_from"
+    ) else {}
+    threshold = float(found.get("threshold", threshold))
     if not 0 <= threshold <= 1:
         raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
     return InferenceOptions(
@@ -128,6 +139,8 @@ def inference_options(
         min_object_size=min_size,
         fill_holes=bool(node.fill_holes),
         threads=threads,
+        threshold_from=found.get("path"),
+        swept_for=found.get("checkpoint"),
     )
 
 

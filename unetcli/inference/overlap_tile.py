@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from unetcli.core.spatial import mirror_pad
+from unetcli.core.tiling import TileGrid, tile_grid, tile_layout
 from unetcli.models.contract import SegmentationModel
-from unetcli.spatial import mirror_pad
-from unetcli.tiling import TileGrid, tile_grid, tile_layout
 
 __all__ = ["TileGrid", "overlap_tile_predict", "tile_grid"]
 

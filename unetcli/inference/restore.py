@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.build import build_layout, build_model
-from unetcli.checkpoints import load_checkpoint
+from unetcli.core.checkpoints import load_checkpoint
+from unetcli.core.hardware import Runtime
 from unetcli.datasets.base import Layout
+from unetcli.datasets.layouts import build_layout
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
-from unetcli.models.contract import SegmentationModel
+from unetcli.models.contract import SegmentationModel, build_model
 
 
-@dataclass
+@dataclass(frozen=True)
 class Restored:
-    config: DictConfig  # the training run's resolved config, with dataset overrides applied
+    """One checkpoint, ready to predict: its model (eval mode, on the run's device), the
+    training run's resolved config with the command's dataset overrides, and its layout."""
+
+    checkpoint: Path
+    config: DictConfig
     model: SegmentationModel
     layout: Layout
     epoch: int
     metrics: dict[str, float]
 
 
-def rebuild_model(model_cfg: DictConfig, checkpoint: str) -> SegmentationModel:
+def rebuild_model(model_cfg: DictConfig, checkpoint: str | Path) -> SegmentationModel:
     """The checkpoint's model with fresh weights, without reading pretrained weight files.
 
     The checkpoint holds every weight, so a file the training run started from
@@ -32,39 +37,26 @@ def rebuild_model(model_cfg: DictConfig, checkpoint: str) -> SegmentationModel:
     """
     if "encoder_weights" in model_cfg:
         model_cfg = OmegaConf.merge(model_cfg, {"encoder_weights": None})
-    model = build_model(model_cfg)
-    if not isinstance(model, SegmentationModel):
-        raise UnetError(
-            f"the model._target_ of checkpoint {checkpoint} builds a {type(model).__name__}, "
-            "which is not a unetcli.models.SegmentationModel; predict and evaluate need one "
-            "(subclass it and declare the model's geometry)"
-        )
-    return model
+    return build_model(model_cfg, f"the model._target_ of checkpoint {checkpoint}")
 
 
-def restore(cfg: DictConfig, runtime: Runtime) -> Restored:
-    """Load the command's `checkpoint`, rebuild its model in eval mode and its dataset layout.
+def with_dataset_overrides(trained: DictConfig, overrides: DictConfig | None) -> DictConfig:
+    """The training config with the command's non-null `dataset.*` keys in place (e.g.
+    dataset.root for the same data in another folder; it moves the layout too)."""
+    given = {k: v for k, v in OmegaConf.to_container(overrides or {}).items() if v is not None}
+    if "root" in given:
+        given.setdefault("layout", {})["root"] = given["root"]
+    trained.dataset = OmegaConf.merge(trained.dataset, given)
+    return trained
 
-    Keys set (non-null) in the command's `dataset` node replace the
-    checkpoint's own dataset config, e.g. dataset.root for the same data in
-    another folder.
-    """
-    checkpoint = None if OmegaConf.is_missing(cfg, "checkpoint") else cfg.checkpoint
-    dataset_overrides = cfg.get("dataset")
-    if not checkpoint:
-        raise UnetError(
-            "this command needs checkpoint=PATH, e.g. "
-            "checkpoint=outputs/train/<run>/checkpoints/best.pt"
-        )
+
+def restore(
+    checkpoint: str | Path, dataset_overrides: DictConfig | None, runtime: Runtime
+) -> Restored:
+    """Load `checkpoint`, rebuild its model in eval mode on `runtime` and its dataset layout."""
     state = load_checkpoint(str(checkpoint))
-    cfg = OmegaConf.create(state["config"])
-    overrides = {
-        k: v for k, v in OmegaConf.to_container(dataset_overrides or {}).items() if v is not None
-    }
-    if "root" in overrides:
-        overrides.setdefault("layout", {})["root"] = overrides["root"]
-    cfg.dataset = OmegaConf.merge(cfg.dataset, overrides)
-    model = rebuild_model(cfg.model, checkpoint)
+    config = with_dataset_overrides(OmegaConf.create(state["config"]), dataset_overrides)
+    model = rebuild_model(config.model, checkpoint)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -73,5 +65,10 @@ def restore(cfg: DictConfig, runtime: Runtime) -> Restored:
         ) from err
     model = runtime.prepare_model(model).eval()
     return Restored(
-        cfg, model, build_layout(cfg.dataset), int(state["epoch"]), state.get("metrics", {})
+        Path(checkpoint),
+        config,
+        model,
+        build_layout(config.dataset),
+        int(state["epoch"]),
+        state.get("metrics", {}),
     )

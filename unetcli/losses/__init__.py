@@ -5,7 +5,7 @@ class indices for binary and multiclass tasks, (N, C, H, W) 0/1 planes for
 multilabel ones; pixels equal to `task.ignore_index` count in no loss. A
 loss that cannot train a task refuses it when it is built. Each loss is one
 YAML file in conf/loss/, built with
-`unetcli.build.build(cfg.loss, "loss", task=task)`.
+`unetcli.config.instantiate.build(cfg.loss, "loss", task=task)`.
 """
 
 from unetcli.losses.bce import BCELoss

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from unetcli.batch_sums import global_sum
+from unetcli.core.task import Task
+from unetcli.distributed.batch_sums import global_sum
 from unetcli.errors import UnetError
-from unetcli.task import Task
 
 #: Losses that can train each kind of task, as `loss=NAME` (for refusal messages).
 CAPABLE = {

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.losses._targets import dense_target, masked_mean
-from unetcli.task import Task
 
 
 class BCELoss(nn.Module):

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.losses._targets import class_labels, log_probabilities, masked_mean, refuse_unless
-from unetcli.task import Task
 
 
 def class_weight_table(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.losses.bce import BCELoss
 from unetcli.losses.dice import SoftDiceLoss
-from unetcli.task import Task
 
 
 class BCEDiceLoss(nn.Module):

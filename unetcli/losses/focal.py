@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.losses._targets import class_labels, dense_target, log_probabilities, masked_mean
-from unetcli.task import Task
 
 Alpha = float | Sequence[float] | None
 

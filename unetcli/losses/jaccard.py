@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.losses._targets import soft_overlap
-from unetcli.task import Task
 
 
 class SoftJaccardLoss(nn.Module):

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.losses._targets import check_target
-from unetcli.task import Task
 
 
 def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:

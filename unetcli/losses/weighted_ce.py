@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from unetcli.core.task import Task
 from unetcli.losses._targets import class_labels, log_probabilities, masked_mean, refuse_unless
 from unetcli.losses.ce import class_weight_table
 from unetcli.losses.weight_map import check_options, unet_weight_map
-from unetcli.task import Task
 
 
 class WeightedCrossEntropyLoss(nn.Module):

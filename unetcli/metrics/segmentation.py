@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from unetcli.core.task import Task
 from unetcli.errors import UnetError
-from unetcli.task import Task
 
 METRIC_NAMES = ("dice", "iou", "accuracy", "precision", "recall")
 

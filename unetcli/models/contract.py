@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from unetcli.config.instantiate import build
 from unetcli.errors import UnetError
 
 
@@ -66,3 +68,15 @@ class SegmentationModel(nn.Module):
                 f"pixels, got {x.shape[-2]}x{x.shape[-1]}; raise dataset.image_size (or "
                 "dataset.crop_size) or choose a shallower model (fewer model.widths)"
             )
+
+
+def build_model(model_cfg: DictConfig, what: str = "model._target_") -> SegmentationModel:
+    """The model `model_cfg` describes (`_target_` and its keys), checked to keep the contract."""
+    model = build(model_cfg, "model")
+    if not isinstance(model, SegmentationModel):
+        raise UnetError(
+            f"{what} builds a {type(model).__name__}, which is not a "
+            "unetcli.models.SegmentationModel; training, predict and evaluate need one "
+            "(subclass it and declare the model's geometry)"
+        )
+    return model

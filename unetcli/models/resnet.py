@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from unetcli.checkpoints import load_weights_only
+from unetcli.core.checkpoints import load_weights_only
 from unetcli.errors import UnetError
 
 #: Residual blocks per stage.

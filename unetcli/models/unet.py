@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from unetcli.core.spatial import pad_to_multiple
 from unetcli.models.unet_parts import UNetLevels
-from unetcli.spatial import pad_to_multiple
 
 
 class UNet(UNetLevels):

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from unetcli.core.spatial import mirror_pad
 from unetcli.models.unet_parts import UNetLevels
-from unetcli.spatial import mirror_pad
 
 #: The paper's input tile (valid for depths 1 to 5), for overlap-tile prediction.
 PAPER_TILE = 572

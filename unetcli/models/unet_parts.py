@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from unetcli.core.spatial import center_crop
 from unetcli.errors import UnetError
 from unetcli.models.contract import SegmentationModel
-from unetcli.spatial import center_crop
 
 NORMS = ("batch", "instance", "group", "none")
 UPSAMPLINGS = ("transpose", "bilinear")

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetcli.core.spatial import pad_to_multiple
 from unetcli.errors import UnetError
 from unetcli.models.contract import SegmentationModel
 from unetcli.models.resnet import STAGE_CHANNELS, ResNetEncoder
 from unetcli.models.unet_parts import DoubleConv, OutConv
-from unetcli.spatial import pad_to_multiple
 
 
 def check_decoder(decoder_channels: Sequence[int]) -> list[int]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
 from unetcli.errors import UnetError
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.config_dir import config_dir
+from unetcli.config.location import config_dir
+from unetcli.core.hardware import resolve_hardware
 from unetcli.doctor.fingerprint import analyse, with_options
 from unetcli.errors import UnetError
-from unetcli.hardware import resolve_hardware
 from unetcli.plan.budget import seconds
 from unetcli.plan.models import model_config, widths
 from unetcli.plan.search import Candidate, search, sizes

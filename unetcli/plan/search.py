@@ -18,9 +18,9 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from unetcli.core.hardware import Runtime
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
-from unetcli.plan.measure import Measurement, measure
+from unetcli.plan.trials import Measurement, measure
 
 
 @dataclass

@@ -11,8 +11,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from unetcli.cpus import usable_cores
-from unetcli.hardware import rule_workers
+from unetcli.core.cpus import usable_cores
+from unetcli.core.hardware import rule_workers
 
 
 def parallel_jobs(launcher: DictConfig, cpus: int) -> int:

@@ -14,10 +14,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from unetcli.core.console import print_summary
 from unetcli.distributed.env import is_secondary_process
 from unetcli.errors import report
-from unetcli.summary import print_summary
-from unetcli.sweeps.plots import plot_summary
+from unetcli.sweeps.chart import plot_summary
 from unetcli.sweeps.rows import SweepRows, collect, job_dirs, write_csv
 
 

@@ -16,20 +16,17 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from unetcli.build import build_layout, loader_settings
+from unetcli.core.hardware import Runtime
+from unetcli.core.seeding import mix
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folds import dataset_split
+from unetcli.datasets.layouts import build_layout
+from unetcli.datasets.loaders import loader_settings
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
+from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
 from unetcli.losses.weight_map import WeightMapCache
 from unetcli.training.bad_files import MarkBadFiles, collate_marking_bad
-from unetcli.training.processes import SingleProcess
-
-
-def mix(*values: int) -> int:
-    """A 32-bit seed from several integers (stable across runs and machines)."""
-    return int(np.random.SeedSequence([int(v) % 2**32 for v in values]).generate_state(1)[0])
 
 
 class EpochSampler(Sampler):
@@ -153,7 +150,7 @@ def split_samples(cfg: DictConfig, layout: Layout) -> tuple[list[Sample], list[S
     return train, val
 
 
-def _sampler(size: int, cfg: DictConfig, processes: SingleProcess) -> EpochSampler:
+def _sampler(size: int, cfg: DictConfig, processes: Processes) -> EpochSampler:
     shuffle = not cfg.trainer.overfit_batches
     if processes.world_size == 1:
         return EpochSampler(size, int(cfg.seed), shuffle)
@@ -166,7 +163,7 @@ def build_training_data(
     cfg: DictConfig,
     runtime: Runtime,
     loss_fn: torch.nn.Module,
-    processes: SingleProcess | None = None,
+    processes: Processes | None = None,
 ) -> TrainingData:
     """Split and check the dataset, then make the training and validation loaders.
 
@@ -246,7 +243,7 @@ def _validation_loader(
     val_samples: list[Sample],
     runtime: Runtime,
     loss_fn: torch.nn.Module,
-    processes: SingleProcess,
+    processes: Processes,
 ) -> DataLoader:
     """This process's contiguous block of whole validation batches, in split order."""
     val_set = SegmentationDataset(

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from unetcli.core.spatial import center_crop, mirror_pad
 from unetcli.errors import UnetError
 from unetcli.models.contract import SegmentationModel
-from unetcli.spatial import center_crop, mirror_pad
 
 MIRROR_CONTEXT = ("auto", True, False)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from unetcli.checkpoints import load_checkpoint
+from unetcli.core.checkpoints import load_checkpoint
 from unetcli.errors import UnetError
 
 

@@ -9,7 +9,7 @@ from types import TracebackType
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
-from unetcli.safe_write import write_failed
+from unetcli.core.files import write_failed
 from unetcli.training.history import MetricsCSV
 
 

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from unetcli.build import build
+from unetcli.config.instantiate import build
 from unetcli.errors import UnetError
 
 

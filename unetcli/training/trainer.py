@@ -18,17 +18,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from unetcli.build import build, build_model, build_optimizer, seed_everything
-from unetcli.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.config.instantiate import build
+from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.core.console import format_metrics
+from unetcli.core.seeding import mix, seed_everything
+from unetcli.core.task import Task
+from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
-from unetcli.summary import format_metrics
-from unetcli.task import Task
+from unetcli.models.contract import build_model
 from unetcli.training.bad_files import BadFiles
-from unetcli.training.budget import budget_for
-from unetcli.training.data import build_training_data, mix
+from unetcli.training.data import build_training_data
 from unetcli.training.early_stopping import EarlyStopping
-from unetcli.training.images import comparison_grid
+from unetcli.training.example_grid import comparison_grid
 from unetcli.training.loop import (
     Examples,
     ScoreResult,
@@ -39,18 +41,19 @@ from unetcli.training.loop import (
 )
 from unetcli.training.nonfinite import NonFiniteSteps, gradients_finite, handle_bad_step
 from unetcli.training.preemption import Preemption
-from unetcli.training.processes import SingleProcess
 from unetcli.training.profiling import StepProfiler
+from unetcli.training.result import print_training_summary, write_result
 from unetcli.training.run_log import RunLog
 from unetcli.training.schedulers import Schedule
-from unetcli.training.summary import print_training_summary, write_result
+from unetcli.training.step import build_optimizer
+from unetcli.training.time_budget import budget_for
 from unetcli.tuning.training import training_runtime
 
 
 class Trainer:
     """One training run as `cfg` describes it; `fit()` returns what result.json holds."""
 
-    def __init__(self, cfg: DictConfig, processes: SingleProcess | None = None) -> None:
+    def __init__(self, cfg: DictConfig, processes: Processes | None = None) -> None:
         if cfg.trainer.monitor_mode not in ("max", "min"):
             raise UnetError(
                 f"trainer.monitor_mode must be max or min, got {cfg.trainer.monitor_mode!r}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from unetcli.cpus import usable_cores
+from unetcli.core.cpus import usable_cores
 
 
 def cache_dir() -> Path:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
+from unetcli.core.hardware import Runtime, cpu_has_bf16
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime, cpu_has_bf16
 
 #: Most exact first: ties within the tolerance go to the earlier one.
 EXACTNESS = ("fp32", "tf32", "bf16", "fp16")

@@ -12,16 +12,15 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.checkpoints import checkpoint_config
-from unetcli.hardware import Runtime, resolve_hardware
+from unetcli.core.checkpoints import checkpoint_config
+from unetcli.core.hardware import Runtime, resolve_hardware
+from unetcli.distributed.processes import Processes
 from unetcli.inference.restore import rebuild_model
-from unetcli.training.processes import SingleProcess
-from unetcli.tuning.budget import Budget
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
-from unetcli.tuning.measure import measure
-from unetcli.tuning.report import TuningReport, measured_report
+from unetcli.tuning.decision import TuningReport, measured_report
+from unetcli.tuning.paired_timing import measure
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -30,29 +29,35 @@ from unetcli.tuning.settle import (
     with_forced_threads,
 )
 from unetcli.tuning.steps import forward_step
+from unetcli.tuning.tune_budget import Budget
 
 #: Input size timed when the checkpoint was trained on whole images of varying size.
 DEFAULT_SIZE = (256, 256)
 
 
 def _input(trained: DictConfig, node: DictConfig) -> tuple[int, int, int, int]:
-    """(batch, channels, height, width) of a typical inference batch of this checkpoint."""
+    """(batch, channels, height, width) of a typical inference batch of this checkpoint.
+
+    The batch is the checkpoint's own (its validation batch, else 8), not the command's:
+    evaluate and predict of one checkpoint then make one choice, from one cache entry, and
+    score the same pixels (a choice that differed with predict.batch_size did not).
+    """
     dataset = trained.dataset
     size = node.get("window") or dataset.get("image_size") or dataset.get("crop_size")
     height, width = (size, size) if isinstance(size, int) else (size or DEFAULT_SIZE)
-    batch = node.get("batch_size") or dataset.get("validation_batch_size") or 8
+    batch = dataset.get("validation_batch_size") or 8
     return int(batch), int(dataset.in_channels), int(height), int(width)
 
 
-def inference_runtime(cfg: DictConfig, command: str) -> Runtime:
-    """The hardware setting for `unet evaluate|predict checkpoint=...`, measured where auto.
+def inference_runtime(cfg: DictConfig, checkpoint: str | Path | None, command: str) -> Runtime:
+    """The hardware setting for `unet evaluate|predict` of `checkpoint`, measured where auto.
 
-    Without a readable checkpoint the rule is used (restoring it reports the
-    problem next). Writes hardware.json into the run folder.
+    An ensemble's first member stands for all of them (they share one input; the tuner
+    needs a model's shape, not its weights). Without a readable checkpoint the rule is used
+    (restoring it reports the problem next). Writes hardware.json into the run folder.
     """
     hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
     base = with_forced_threads(resolve_hardware(hw), hw)
-    checkpoint = None if OmegaConf.is_missing(cfg, "checkpoint") else cfg.get("checkpoint")
     options = candidates(hw, base.device)
     if not hw.tune or not checkpoint or not Path(str(checkpoint)).is_file():
         report = rule_report(command, base, "hardware.tune=false: rule" if not hw.tune else "rule")
@@ -113,11 +118,14 @@ def _measure_forward(
     return chosen, report
 
 
-def agreed_inference_runtime(cfg: DictConfig, command: str, processes: SingleProcess) -> Runtime:
+def agreed_inference_runtime(
+    cfg: DictConfig, checkpoint: str | Path | None, command: str, processes: Processes
+) -> Runtime:
     """`inference_runtime` measured by the main process alone; every process uses its choice.
 
     Processes measuring at once would slow each other down and could choose differently.
     """
-    runtime = processes.from_main(inference_runtime(cfg, command) if processes.is_main else None)
+    chosen = inference_runtime(cfg, checkpoint, command) if processes.is_main else None
+    runtime = processes.from_main(chosen)
     runtime.apply()
     return runtime

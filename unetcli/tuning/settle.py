@@ -7,11 +7,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from unetcli.core.hardware import Runtime
 from unetcli.errors import UnetError
-from unetcli.hardware import Runtime
 from unetcli.tuning.cache import device_name
 from unetcli.tuning.candidates import Candidate
-from unetcli.tuning.report import TuningReport, write_report
+from unetcli.tuning.decision import TuningReport, write_report
 
 FORCEABLE = ("precision", "channels_last", "compile", "num_workers", "threads")
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
-from unetcli.build import build_model, build_optimizer
-from unetcli.hardware import Runtime
+from unetcli.core.hardware import Runtime
+from unetcli.models.contract import build_model
 from unetcli.training.loop import compute_loss, crop_to_output, with_context
+from unetcli.training.step import build_optimizer
 
 BatchStep = Callable[[dict], float]
 

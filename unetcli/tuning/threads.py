@@ -1,7 +1,7 @@
 """Torch threads against loader workers, measured together with the real data pipeline.
 
 Each loader worker decodes and augments with one torch thread (set in every
-worker by `unetcli.build.loader_settings`); the main process computes with
+worker by `unetcli.datasets.loaders.loader_settings`); the main process computes with
 `torch.set_num_threads` threads. Too few workers starve the model, too many
 take its cores: the pairs are timed end to end (real loader feeding the chosen
 step), each visit with a fresh loader, in forward then reverse order.
@@ -19,9 +19,9 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from unetcli.build import loader_settings
-from unetcli.cpus import usable_cores
-from unetcli.hardware import Runtime, rule_workers
+from unetcli.core.cpus import usable_cores
+from unetcli.core.hardware import Runtime, rule_workers
+from unetcli.datasets.loaders import loader_settings
 from unetcli.tuning.steps import BatchStep
 
 Pair = tuple[int, int]  # (torch threads, loader workers)

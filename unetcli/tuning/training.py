@@ -10,20 +10,20 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.build import build, build_layout
-from unetcli.hardware import Runtime, resolve_hardware
-from unetcli.task import Task
+from unetcli.config.instantiate import build
+from unetcli.core.hardware import Runtime, resolve_hardware
+from unetcli.core.task import Task
+from unetcli.datasets.layouts import build_layout
 from unetcli.training.data import (
     batches_per_epoch,
     build_training_data,
     split_samples,
 )
-from unetcli.tuning.budget import Budget
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
-from unetcli.tuning.measure import measure
-from unetcli.tuning.report import TuningReport, measured_report
+from unetcli.tuning.decision import TuningReport, measured_report
+from unetcli.tuning.paired_timing import measure
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -33,6 +33,7 @@ from unetcli.tuning.settle import (
 )
 from unetcli.tuning.steps import TrainingWork, training_step
 from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
+from unetcli.tuning.tune_budget import Budget
 
 
 def planned_steps(cfg: DictConfig, processes: int = 1) -> int:

@@ -1,1 +1,0 @@
-"""Fold ensembles: which checkpoints make one (members) and how they are applied (recipe)."""
