@@ -42,9 +42,9 @@ from unetcli.config.instantiate import build  # noqa: E402
 from unetcli.config.location import config_dir  # noqa: E402
 from unetcli.core.hardware import cpu_has_bf16, resolve_hardware  # noqa: E402
 from unetcli.core.task import Task  # noqa: E402
+from unetcli.training.step import fresh_step  # noqa: E402
 from unetcli.tuning.candidates import Candidate  # noqa: E402
 from unetcli.tuning.paired_timing import measure  # noqa: E402
-from unetcli.tuning.steps import TrainingWork, training_step  # noqa: E402
 
 REQUIRED_RATIO = 0.9
 
@@ -88,14 +88,14 @@ def bare_steps(args: argparse.Namespace, data: Path, options: list[Candidate]) -
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base = resolve_hardware(compose("train", [f"hardware.device={device}"]).hardware)
     task = Task.from_config(cfg.dataset)
-    work = TrainingWork(cfg, build(cfg.loss, "loss", task=task))
+    loss_fn = build(cfg.loss, "loss", task=task)
     h, w = args.size
     batch = {
         "image": torch.randn(args.batch, int(cfg.dataset.in_channels), h, w),
         "mask": (torch.rand(args.batch, h, w) > 0.5).long(),
     }
-    steps = {c.name: training_step(work, c.runtime(base)) for c in options}
-    return {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    steps = {c.name: fresh_step(cfg, c.runtime(base), loss_fn) for c in options}
+    return {name: (lambda s=s: s(batch).loss) for name, s in steps.items()}
 
 
 def bare_rates(args: argparse.Namespace, data: Path, options: list[Candidate]) -> dict:

@@ -97,7 +97,7 @@ def test_a_model_without_a_tile_size_needs_one_given():
 
 
 def test_training_context_pads_only_valid_convolution_models():
-    from unetcli.training.loop import crop_to_output, with_context
+    from unetcli.training.step import crop_to_output, with_context
 
     deep = UNetOriginal(1, 1, [2, 2, 2, 2, 2]).eval()  # margin 92, inputs from 188
     small = torch.randn(2, 1, 48, 64)

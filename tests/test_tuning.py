@@ -7,6 +7,7 @@ sleep into its real training step, so the right answer is known in advance.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -19,6 +20,7 @@ from omegaconf import OmegaConf
 from tests.helpers import compose, tiny_overrides
 from unetcli.core.checkpoints import save_checkpoint
 from unetcli.models.contract import build_model
+from unetcli.training.step import StepResult
 from unetcli.tuning import training
 from unetcli.tuning.candidates import Candidate
 from unetcli.tuning.inference import inference_runtime
@@ -56,22 +58,22 @@ def tuning_config(root: Path, *extra: str):
 def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -> list[str]:
     """Wrap the tuner's real training step: record each call's candidate; slow or break one."""
     calls: list[str] = []
-    real = training.training_step
+    real = training.fresh_step
 
-    def make(work, runtime):
-        step = real(work, runtime)
+    def make(cfg, runtime, loss_fn, model_cfg=None):
+        step = real(cfg, runtime, loss_fn, model_cfg)
         name = Candidate(runtime.precision, runtime.channels_last, runtime.compile).name
 
-        def wrapped(batch: dict) -> float:
+        def wrapped(batch: dict) -> StepResult:
             calls.append(name)
             if name == slow:
                 time.sleep(SLEEP)
-            value = step(batch)
-            return math.nan if name == nan else value
+            result = step(batch)
+            return dataclasses.replace(result, loss=math.nan) if name == nan else result
 
         return wrapped
 
-    monkeypatch.setattr(training, "training_step", make)
+    monkeypatch.setattr(training, "fresh_step", make)
     return calls
 
 

@@ -19,11 +19,13 @@ from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
 from unetcli.sweeps.job import in_multirun, run_sweep_job
 from unetcli.training.trainer import Trainer
+from unetcli.tuning.training import agreed_training_runtime
 
 
 def train(cfg: DictConfig, processes: Processes) -> dict:
-    """The work of one process of a (possibly distributed) training run."""
-    return Trainer(cfg, processes).fit()
+    """The work of one process of a (possibly distributed) training run: the tuner measures
+    (or reads its cache) in the main process, every process trains with its choice."""
+    return Trainer(cfg, processes, agreed_training_runtime(cfg, processes)).fit()
 
 
 def last_checkpoint(cfg: DictConfig) -> str:

@@ -4,7 +4,7 @@ Every 3x3 convolution is unpadded, so each block loses two pixels per side
 and the output is smaller than the input: 572x572 in, 388x388 out for the
 paper's four down-samplings, a margin of 92 pixels on each side. The output
 pixel (i, j) is the prediction for input pixel (i + margin, j + margin), so a
-training mask is centre-cropped to the output (see unetcli.training.loop) and
+training mask is centre-cropped to the output (see unetcli.training.step) and
 whole images are predicted tile by tile with mirrored context
 (unetcli.inference.overlap_tile).
 """

@@ -1,8 +1,8 @@
 """A few real training steps of one model at one size and batch, timed on this device.
 
-Random images and masks of the dataset's shape go through the real model, the
-configured loss and optimizer (forward, backward, step), so the figure is what
-training costs here, less data loading.
+Random images and masks of the dataset's shape go through the trainer's own step
+(`unetcli.training.step`: the real model, loss and optimizer, forward, backward, step),
+so the figure is what training costs here, less data loading.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from omegaconf import DictConfig
 from unetcli.config.instantiate import build
 from unetcli.core.hardware import Runtime
 from unetcli.core.task import Task
-from unetcli.models.contract import build_model
-from unetcli.training.loop import crop_to_output
-from unetcli.training.step import build_optimizer
+from unetcli.training.step import fresh_step
 
 
 @dataclass
@@ -49,11 +47,9 @@ def measure(
     task = Task.from_config(cfg.dataset)
     device = runtime.device
     try:
-        model = runtime.prepare_model(build_model(model_cfg))
-        optimizer = build_optimizer(cfg.optimizer, model.parameters())
-        loss_fn = build(cfg.loss, "loss", task=task)
+        step = fresh_step(cfg, runtime, build(cfg.loss, "loss", task=task), model_cfg)
         images = torch.randn(batch, int(cfg.dataset.in_channels), *size)
-        masks = _targets(task, batch, tuple(size), device)
+        batch_of = {"image": images, "mask": _targets(task, batch, tuple(size), "cpu")}
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         times: list[float] = []
@@ -61,13 +57,7 @@ def measure(
             if times and times[0] > float(cfg.plan.max_step_s):
                 break  # the warm-up alone says too slow: its time stands for the step
             start = time.perf_counter()
-            with runtime.autocast():
-                logits = model(runtime.to_input(images))
-            loss = loss_fn(logits.float(), crop_to_output(masks, logits))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss.item()  # waits for the device
+            step(batch_of)  # the trainer's step; reading its loss waits for the device
             times.append(time.perf_counter() - start)
     except torch.OutOfMemoryError:
         result.failed = "out of memory"

@@ -1,59 +1,53 @@
 """The trainer: set-up, one epoch, validation, checkpoints and resume, logging, the summary.
 
-`unet train` only builds a `Trainer` from its config and calls `fit()`.
-Each step of a run is one method that fits on a screen; the learning-rate
-policy is `unetcli.training.schedulers.Schedule`, what is written as the run
-goes is `RunLog`, and which process writes is `self.processes` (`SingleProcess`,
-or `DistributedProcesses` when `unetcli.distributed` runs several).
+`unet train` builds a `Trainer` from its config and the hardware setting the tuner chose,
+and calls `fit()`. Each stage of a run is one method that fits on a screen; the training
+step is `unetcli.training.step.TrainingStep` (the one the tuner and the plan time), the
+learning-rate policy is `unetcli.training.schedulers.Schedule`, what is written as the run
+goes is `RunLog`, and which process writes is `self.processes` (`SingleProcess`, or
+`DistributedProcesses` when `unetcli.distributed` runs several).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from functools import partial
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from unetcli.config.instantiate import build
 from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
-from unetcli.core.console import format_metrics
+from unetcli.core.console import format_metrics, progress_bar
+from unetcli.core.hardware import Runtime, resolve_hardware
 from unetcli.core.seeding import mix, seed_everything
 from unetcli.core.task import Task
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
-from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.models.contract import build_model
 from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.example_grid import comparison_grid
-from unetcli.training.loop import (
-    Examples,
-    ScoreResult,
-    compute_loss,
-    crop_to_output,
-    join_examples,
-    with_context,
-)
-from unetcli.training.nonfinite import NonFiniteSteps, gradients_finite, handle_bad_step
+from unetcli.training.nonfinite import NonFiniteSteps, handle_bad_step
 from unetcli.training.preemption import Preemption
 from unetcli.training.profiling import StepProfiler
 from unetcli.training.result import print_training_summary, write_result
 from unetcli.training.run_log import RunLog
 from unetcli.training.schedulers import Schedule
-from unetcli.training.step import build_optimizer
+from unetcli.training.step import TrainingStep, build_optimizer
 from unetcli.training.time_budget import budget_for
-from unetcli.tuning.training import training_runtime
+from unetcli.training.validation import score_validation
 
 
 class Trainer:
     """One training run as `cfg` describes it; `fit()` returns what result.json holds."""
 
-    def __init__(self, cfg: DictConfig, processes: Processes | None = None) -> None:
+    def __init__(
+        self, cfg: DictConfig, processes: Processes | None = None, runtime: Runtime | None = None
+    ) -> None:
+        """`runtime`: the hardware setting (the tuner's choice); None takes the rule's."""
         if cfg.trainer.monitor_mode not in ("max", "min"):
             raise UnetError(
                 f"trainer.monitor_mode must be max or min, got {cfg.trainer.monitor_mode!r}"
@@ -68,20 +62,15 @@ class Trainer:
         self.start_epoch, self.last_epoch = 1, 0
         self.best_value: float | None = None
         self.best_epoch = 0
+        self.runtime = runtime or resolve_hardware(cfg.hardware)
         self.setup()
 
     # --- set-up -----------------------------------------------------------------------
     def setup(self) -> None:
         """Build data, model, loss, optimizer and schedule; restore them on resume."""
         cfg = self.cfg
-        seed_everything(int(cfg.seed))
-        # The main process measures (or reads its cache); every process uses its choice.
-        processes = self.processes
-        runtime = training_runtime(cfg, processes.world_size) if processes.is_main else None
-        self.runtime = processes.from_main(runtime)
         self.runtime.apply()
-        # Again: measuring steps draws random numbers, the cache and a forced setting do not,
-        # and the run must not depend on which of them chose the runtime.
+        # Seeded here, whatever drew random numbers before (the tuner's candidate steps).
         seed_everything(int(cfg.seed))
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
@@ -95,16 +84,19 @@ class Trainer:
             self.opts.monitor_mode,
             float(self.opts.early_stopping.min_delta),
         )
-        self.scaler = self.runtime.grad_scaler()
         self.position: dict | None = None  # of a mid-epoch checkpoint being resumed
         self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.bad_files = BadFiles(cfg.dataset.on_bad_file, self.ckpt_dir)
         self.nonfinite = NonFiniteSteps(self.opts.max_bad_steps, self.opts.bad_steps_lr_factor)
+        self.step = TrainingStep(
+            self.model, self.optimizer, self.loss_fn, self.runtime, self.opts.mirror_context,
+            self.opts.grad_clip_norm, self.processes,
+        )  # fmt: skip
+        self.scaler = self.step.scaler
         if self.opts.resume:
             self.resume(str(self.opts.resume))
-        # What a training step calls: DistributedDataParallel over several processes.
-        self.net = self.processes.wrap(self.model)
+        # After resuming: DistributedDataParallel starts every process from rank 0's weights.
+        self.step.net = self.processes.wrap(self.model)
         self.budget = budget_for(self)
         # Resolved after steps_per_epoch was filled in, so the checkpoint holds it.
         self.config = OmegaConf.to_container(cfg, resolve=True)
@@ -224,14 +216,9 @@ class Trainer:
         self.model.train()
         total, steps = self.begin_epoch(epoch)
         cap = self.opts.max_steps_per_epoch
-        desc = f"epoch {epoch}/{self.opts.epochs}"
-        bar = tqdm(
-            self.data.train_loader,
-            desc=desc,
-            disable=not (self.opts.progress and self.processes.is_main),
-            leave=False,
-            dynamic_ncols=True,
-        )
+        shown = self.opts.progress and self.processes.is_main
+        desc = f"epoch {epoch}/{self.opts.epochs}" if shown else None
+        bar = progress_bar(self.data.train_loader, desc=desc, unit="batch", leave=False)
         with StepProfiler(
             self.opts.profile_steps if epoch == self.start_epoch else 0,
             self.run_dir,
@@ -277,37 +264,19 @@ class Trainer:
         return (float(at["loss_sum"]) if at else 0.0), steps
 
     def train_step(self, batch: dict, step: int) -> float | None:
-        """Forward, backward and optimizer step on one batch; returns its loss (None: skipped)."""
-        runtime, model = self.runtime, self.model
-        images = runtime.to_input(with_context(batch["image"], model, self.opts.mirror_context))
-        masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
-        with runtime.autocast():
-            logits = self.net(images)
-        masks = crop_to_output(masks, logits)
-        with self.processes.whole_batch():  # a batch Dice covers every process's images
-            loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
-        value = loss.item()
-        # Skipped before the optimizer and scaler see it, by every process alike.
-        if not self.processes.all_true(math.isfinite(value)):
-            return handle_bad_step(self, batch, images, "loss")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.opts.grad_clip_norm:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip_norm)
-        if not self.scaler.is_enabled() and not gradients_finite(self.params):
-            return handle_bad_step(self, batch, images, "gradient")  # (a scaler skips its own)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        """One training step on a batch; returns its loss (None: skipped, not finite)."""
+        result = self.step(batch)
+        if result.bad:
+            return handle_bad_step(self, batch, result.images, result.bad)
         self.nonfinite.good()
-        return value
+        return result.loss
 
     # --- validation -------------------------------------------------------------------
     def validate(self, epoch: int) -> dict[str, float]:
         """val/* metrics (per image, then averaged), and the example grid for TensorBoard."""
         if self.data.val_loader is None:
             return {}
-        scored = self.score()
+        scored = score_validation(self)
         if scored.examples:
             ex = scored.examples
             grid = comparison_grid(
@@ -320,38 +289,6 @@ class Trainer:
             )
             self.log.image("val/examples", grid, epoch)
         return {f"val/{k}": v for k, v in scored.means().items()}
-
-    @torch.no_grad()
-    def score(self) -> ScoreResult:
-        """Loss and per-image metrics over the validation split, at the loader's resolution."""
-        self.model.eval()
-        runtime = self.runtime
-        per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
-        # (loss x images) per batch: summed in one order, whatever the number of processes.
-        batch_losses: list[tuple[float, int]] = []
-        examples = Examples(self.data.examples)
-        loader = self.data.val_loader
-        quiet = not (self.opts.progress and self.processes.is_main)
-        for batch in tqdm(loader, desc="validate", disable=quiet, leave=False, dynamic_ncols=True):
-            batch = self.bad_files.filter(batch)  # dataset.on_bad_file
-            if batch is None:
-                continue
-            images = with_context(batch["image"], self.model, self.opts.mirror_context)
-            with runtime.autocast():
-                logits = self.model(runtime.to_input(images)).float()
-            masks = crop_to_output(batch["mask"].to(runtime.device), logits)
-            loss = compute_loss(self.loss_fn, logits, batch, masks).item()
-            batch_losses.append((loss * len(images), len(images)))
-            pred = self.task.labels(self.task.probabilities(logits))
-            for name, values in per_image_metrics(pred, masks, self.task).items():
-                per_image[name].extend(values.tolist())
-            examples.add(batch, masks, pred)
-        gather = self.processes.gather
-        per_image = {k: gather(v) for k, v in per_image.items()}
-        losses = gather(batch_losses)
-        loss = sum(v for v, _ in losses) / max(sum(n for _, n in losses), 1)
-        kept = join_examples(self.processes.gather_objects(examples.stacked()))
-        return ScoreResult(loss, per_image, kept)
 
     # --- checkpoints and messages -----------------------------------------------------
     def save(self, epoch: int, metrics: dict[str, float], is_best: bool) -> None:

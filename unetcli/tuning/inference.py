@@ -7,6 +7,7 @@ not needed to time the model, so a fresh copy is built for each candidate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -26,9 +27,7 @@ from unetcli.tuning.settle import (
     rule_candidate,
     rule_report,
     settle,
-    with_forced_threads,
 )
-from unetcli.tuning.steps import forward_step
 from unetcli.tuning.tune_budget import Budget
 
 #: Input size timed when the checkpoint was trained on whole images of varying size.
@@ -57,7 +56,7 @@ def inference_runtime(cfg: DictConfig, checkpoint: str | Path | None, command: s
     (restoring it reports the problem next). Writes hardware.json into the run folder.
     """
     hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
-    base = with_forced_threads(resolve_hardware(hw), hw)
+    base = resolve_hardware(hw)
     options = candidates(hw, base.device)
     if not hw.tune or not checkpoint or not Path(str(checkpoint)).is_file():
         report = rule_report(command, base, "hardware.tune=false: rule" if not hw.tune else "rule")
@@ -116,6 +115,19 @@ def _measure_forward(
     report = measured_report("inference", device_name(base.device), chosen.name, measured)
     report.seconds = round(budget.elapsed(), 2)
     return chosen, report
+
+
+def forward_step(model: torch.nn.Module, runtime: Runtime) -> Callable[[dict], float]:
+    """Inference's forward pass (no gradients) on `model` prepared for `runtime`."""
+    model = runtime.prepare_model(model).eval()
+
+    @torch.no_grad()
+    def step(batch: dict) -> float:
+        with runtime.autocast():
+            logits = model(runtime.to_input(batch["image"]))
+        return float(logits.float().abs().mean())
+
+    return step
 
 
 def agreed_inference_runtime(

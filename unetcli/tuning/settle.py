@@ -8,25 +8,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from unetcli.core.hardware import Runtime
-from unetcli.errors import UnetError
 from unetcli.tuning.cache import device_name
 from unetcli.tuning.candidates import Candidate
 from unetcli.tuning.decision import TuningReport, write_report
 
 FORCEABLE = ("precision", "channels_last", "compile", "num_workers", "threads")
-
-
-def with_forced_threads(base: Runtime, hw: DictConfig) -> Runtime:
-    """The rule's runtime plus a forced `hardware.threads` (auto leaves torch's default)."""
-    if hw.threads == "auto":
-        return base
-    try:
-        threads = int(hw.threads)
-    except (TypeError, ValueError) as err:
-        raise UnetError(f"hardware.threads must be auto or a number, got {hw.threads!r}") from err
-    if threads < 1:
-        raise UnetError(f"hardware.threads must be at least 1, got {threads}")
-    return replace(base, threads=threads)
 
 
 def forced_keys(hw: DictConfig) -> str:

@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader
 from unetcli.core.cpus import usable_cores
 from unetcli.core.hardware import Runtime, rule_workers
 from unetcli.datasets.loaders import loader_settings
-from unetcli.tuning.steps import BatchStep
 
 Pair = tuple[int, int]  # (torch threads, loader workers)
+BatchStep = Callable[[dict], object]  # one training step on a loader batch
 
 
 def cores() -> int:

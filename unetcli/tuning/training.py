@@ -14,11 +14,13 @@ from unetcli.config.instantiate import build
 from unetcli.core.hardware import Runtime, resolve_hardware
 from unetcli.core.task import Task
 from unetcli.datasets.layouts import build_layout
+from unetcli.distributed.processes import Processes
 from unetcli.training.data import (
     batches_per_epoch,
     build_training_data,
     split_samples,
 )
+from unetcli.training.step import fresh_step
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
@@ -29,9 +31,7 @@ from unetcli.tuning.settle import (
     rule_candidate,
     rule_report,
     settle,
-    with_forced_threads,
 )
-from unetcli.tuning.steps import TrainingWork, training_step
 from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
 from unetcli.tuning.tune_budget import Budget
 
@@ -51,6 +51,15 @@ def planned_steps(cfg: DictConfig, processes: int = 1) -> int:
     return int(cfg.trainer.epochs) * (min(per_epoch, int(cap)) if cap else per_epoch)
 
 
+def agreed_training_runtime(cfg: DictConfig, processes: Processes) -> Runtime:
+    """`training_runtime` measured (or read from the cache) by the main process alone; every
+    process uses its choice, with its process-wide settings applied."""
+    chosen = training_runtime(cfg, processes.world_size) if processes.is_main else None
+    runtime = processes.from_main(chosen)
+    runtime.apply()
+    return runtime
+
+
 def training_runtime(cfg: DictConfig, processes: int = 1) -> Runtime:
     """The run's hardware setting: measured (or cached) where `hardware.*` is auto.
 
@@ -60,7 +69,7 @@ def training_runtime(cfg: DictConfig, processes: int = 1) -> Runtime:
     Runtime's `describe()` is the start line, with the reason in brackets.
     """
     hw, run_dir = cfg.hardware, Path(cfg.paths.run_dir)
-    base = with_forced_threads(resolve_hardware(hw), hw)
+    base = resolve_hardware(hw)
     if not hw.tune:
         report = rule_report("train", base, "hardware.tune=false: rule")
         return settle(base, rule_candidate(base), report, run_dir)
@@ -122,8 +131,8 @@ def _measure_training(
     loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
     data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
     batch = next(iter(data.train_loader))
-    steps = {c.name: training_step(TrainingWork(cfg, loss_fn), c.runtime(base)) for c in options}
-    on_batch = {name: (lambda s=s: s(batch)) for name, s in steps.items()}
+    steps = {c.name: fresh_step(cfg, c.runtime(base), loss_fn) for c in options}
+    on_batch = {name: (lambda s=s: s(batch).loss) for name, s in steps.items()}
     budget = Budget(cfg.hardware.tune_budget, planned)
     measured = measure(
         on_batch,
