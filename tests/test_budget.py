@@ -6,22 +6,27 @@ import pytest
 import torch
 
 from tests.helpers import run_command, tiny_overrides
+from unetcli.core.durations import seconds
 from unetcli.errors import UnetError
-from unetcli.training.time_budget import parse_budget
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("2h", 7200), ("90m", 5400), ("1h30m", 5400), ("40s", 40), ("40", 40), (40, 40)],
-)
-def test_durations(text, seconds):
-    assert parse_budget(text) == seconds
+    ("text", "expected"),
+    [("2h", 7200), ("90m", 5400), ("1h30m", 5400), ("1h 30m", 5400), ("40s", 40),
+     ("40", 40), (40, 40), (2.5, 2.5)],
+)  # fmt: skip
+def test_durations(text, expected):
+    """One reading for every duration key: a bare number is seconds."""
+    assert seconds(text, "trainer.time_budget") == expected
+    assert seconds(text, "plan.time_budget") == expected
+    assert seconds(None, "trainer.time_budget") is None
 
 
-@pytest.mark.parametrize("text", ["2 hours", "h", "90x", "-5m"])
+@pytest.mark.parametrize("text", ["2 hours", "h", "90x", "-5m", "0", 0, True, "soon"])
 def test_a_bad_duration_names_the_key(text):
-    with pytest.raises(UnetError, match="trainer.time_budget"):
-        parse_budget(text)
+    for key in ("trainer.time_budget", "plan.time_budget", "trainer.checkpoint_every"):
+        with pytest.raises(UnetError, match=f"{key}=.* is not a duration"):
+            seconds(text, key)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import gzip_member_ends, only_run_dir, run_command, run_unet, tiny_overrides
+from unetcli.config.overrides import quoted
 from unetcli.core.drawing import class_colour
 from unetcli.datasets.io import read_image
 from unetcli.datasets.synthetic import SyntheticLayout
@@ -117,6 +118,8 @@ def test_evaluate_reproduces_the_best_validation_dice(trained):
 
 
 PREDICT_ARGS = ["predict.batch_size=2", "predict.rows_per_member=2", "predict.tta=[hflip,vflip]"]
+#: One setting for runs whose pixels are compared across commands.
+FORCED = ["hardware.precision=fp32", "hardware.channels_last=false"]
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +135,7 @@ def predicted(trained) -> Path:
         "predict.save_probabilities=true",
         "predict.save_overlays=true",
         *PREDICT_ARGS,
+        *FORCED,
         cwd=root,
     )
     return only_run_dir(root / "outputs" / "predict")
@@ -201,39 +205,58 @@ def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, t
     assert (folder / ".hydra" / "config.yaml").is_file()  # the run wrote into that folder
 
 
-def test_evaluate_on_the_submission_gives_the_model_s_own_dice(trained, predicted, tmp_path):
+def per_image_dice(run: Path) -> dict[str, float]:
+    with (run / "per_image.csv").open() as f:
+        return {r["image"]: float(r["dice"]) for r in csv.DictReader(f)}
+
+
+NAMES = ("model", "submission")
+
+
+def test_scoring_the_submission_gives_the_model_s_own_dice(trained, predicted, tmp_path):
+    """`unet score` of predict's submission equals `unet evaluate` of the model on the same
+    images at the same settings (both forced to one precision: the verdict must not depend
+    on which setting a tuner measured fastest under the machine's load)."""
     root, run = trained
     masks = root / "data" / "synthetic" / "test_masks"
     run_command(
         "evaluate",
-        [
-            f"checkpoint={run}/checkpoints/best.pt",
-            "evaluate.split=test",
-            "evaluate.tta=[hflip,vflip]",
-            "evaluate.progress=false",
-        ],
+        [f"checkpoint={run}/checkpoints/best.pt", "evaluate.split=test",
+         "evaluate.tta=[hflip,vflip]", "evaluate.progress=false", *FORCED],
         tmp_path / "model",
-    )
+    )  # fmt: skip
     run_command(
-        "evaluate",
-        [
-            f"evaluate.submission={predicted / 'submission.csv.gz'}",
-            f"evaluate.masks={masks}",
-            f"evaluate.images={root / 'data' / 'synthetic' / 'test'}",
-        ],
+        "score",
+        [f"submission={predicted / 'submission.csv.gz'}", f"masks={masks}",
+         f"images={root / 'data' / 'synthetic' / 'test'}"],
         tmp_path / "submission",
+    )  # fmt: skip
+    model, sub = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in NAMES)
+    assert len(per_image_dice(tmp_path / "submission")) == 6
+    assert per_image_dice(tmp_path / "submission") == pytest.approx(
+        per_image_dice(tmp_path / "model"), abs=1e-6
     )
-    per_image, reports = {}, {}
-    for name in ("model", "submission"):
-        with (tmp_path / name / "per_image.csv").open() as f:
-            per_image[name] = {r["image"]: float(r["dice"]) for r in csv.DictReader(f)}
-        reports[name] = json.loads((tmp_path / name / "metrics.json").read_text())
-    model, sub = reports["model"], reports["submission"]
-    assert len(per_image["submission"]) == 6
-    assert per_image["submission"] == pytest.approx(per_image["model"], abs=1e-6)
     assert sub["metrics"]["dice"] == pytest.approx(model["metrics"]["dice"], abs=1e-6)
     assert sub["rows_without_mask"] == 0 and sub["masks_without_row"] == 0
     assert (tmp_path / "submission" / "worst.png").is_file()
+
+
+def test_unet_score_takes_the_submission_as_its_argument(trained, predicted, tmp_path, capsys):
+    """`unet score SUBMISSION masks=DIR`, a path with a space and a comma in it; and the
+    older `unet evaluate evaluate.submission=` runs the same scoring and says so."""
+    root, _ = trained
+    masks = root / "data" / "synthetic" / "test_masks"
+    odd = tmp_path / "my sub, final.csv.gz"
+    odd.write_bytes((predicted / "submission.csv.gz").read_bytes())
+    proc = run_unet("score", str(odd), f"masks={masks}", "hydra.run.dir=scored", cwd=tmp_path)
+    assert "unet score: submission scored" in proc.stdout
+    old = run_command(
+        "evaluate", [f"evaluate.submission={quoted(str(odd))}", f"evaluate.masks={masks}"],
+        tmp_path / "old",
+    )
+    assert per_image_dice(tmp_path / "scored") == per_image_dice(tmp_path / "old")
+    assert old["submission"] == str(odd)
+    assert "`unet score " in capsys.readouterr().out
 
 
 # --- resuming training, in-process --------------------------------------------------------

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "augment": "PNG grid of augmented samples, masks drawn on (or augmented copies on disk)",
     "evaluate": "score a checkpoint on the validation split (metrics table, JSON, per-image CSV)",
     "predict": "segment test images and write a gzip RLE submission (Carvana format)",
+    "score": "score a submission file against a folder of true masks (no model needed)",
     "export": "write model.onnx + model.pt2 + inference.json for a checkpoint, verified",
     "sweep-summary": "rebuild summary.csv and summary.png of a sweep folder (running or stopped)",
 }
@@ -48,6 +49,7 @@ examples:
   unet sweep-summary outputs/train-multirun/<sweep>   summary.csv/png of a sweep
   unet evaluate checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet predict checkpoint=outputs/train/<run>/checkpoints/best.pt
+  unet score outputs/predict/<run>/submission.csv.gz masks=DIR   score it against true masks
   unet export checkpoint=outputs/train/<run>/checkpoints/best.pt
   unet <command> --help                       config groups and options of a command
   unet train --cfg job                        print the composed config

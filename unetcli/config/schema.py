@@ -20,6 +20,7 @@ from omegaconf._utils import get_yaml_loader  # YAML 1.2 floats (1e-06), as Hydr
 from omegaconf.errors import OmegaConfBaseException
 
 from unetcli.config.location import config_dir
+from unetcli.core.durations import seconds
 from unetcli.errors import UnetError
 
 # Structural keys and nodes whose checks belong to their own library (albumentations validates
@@ -55,7 +56,6 @@ OPTIONAL_KINDS = {
     "evaluate.search_budget": {"float"},
     "loss.pos_weight": {"float"},
     # null lifts that limit of the tuning budget.
-    "hardware.tune_budget.seconds": {"float"},
     "hardware.tune_budget.share": {"float"},
     # "auto" in the YAML, or a number.
     "hardware.threads": {"int", "str"},
@@ -70,6 +70,11 @@ INFERENCE_KINDS = {
     "threshold_from": {"str"},
     "threads": {"int", "str"},
 }
+# Durations (2h, 90m, 1h30m, 40s or seconds): checked by the one parser, unetcli.core.durations.
+DURATION_KEYS = (
+    "trainer.time_budget", "trainer.checkpoint_every", "plan.time_budget",
+    "hardware.tune_budget.seconds",
+)  # fmt: skip
 # Keys the YAML sets to auto that also take true or false (the YAML shows only the string).
 AUTO_OR_BOOL = (
     "hardware.channels_last", "hardware.pin_memory", "hardware.compile",
@@ -156,7 +161,17 @@ def value_problem(key: str, value: Any, kinds: set[str] | None) -> str | None:
         return f"it must be a {' or '.join(stated)}, not a {kind}"
     if key in CHOICES and value not in CHOICES[key]:
         return f"it must be one of {', '.join(CHOICES[key])}"
-    return number_problem(key, value) or path_problem(key, value)
+    return number_problem(key, value) or path_problem(key, value) or duration_problem(key, value)
+
+
+def duration_problem(key: str, value: Any) -> str | None:
+    if key not in DURATION_KEYS:
+        return None
+    try:
+        seconds(value, key)
+    except UnetError:
+        return "it must be a duration: 2h, 90m, 1h30m, 40s or a number of seconds, more than 0"
+    return None
 
 
 def number_problem(key: str, value: Any) -> str | None:
@@ -235,4 +250,6 @@ def yaml_kinds() -> dict[str, set[str]]:
         kinds.setdefault(key, set()).update({*stated, "none"})
     for key in AUTO_OR_BOOL:
         kinds.setdefault(key, set()).add("bool")
+    for key in DURATION_KEYS:
+        kinds.setdefault(key, set()).update({"int", "float", "str", "none"})
     return kinds

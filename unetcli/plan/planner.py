@@ -13,10 +13,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.config.location import config_dir
+from unetcli.core.durations import seconds
 from unetcli.core.hardware import resolve_hardware
 from unetcli.doctor.fingerprint import analyse, with_options
 from unetcli.errors import UnetError
-from unetcli.plan.budget import seconds
 from unetcli.plan.models import model_config, widths
 from unetcli.plan.search import Candidate, search, sizes
 from unetcli.plan.write import atomic_write, dataset_yaml, experiment_yaml
@@ -78,7 +78,7 @@ def make_plan(cfg: DictConfig) -> dict:
     """Analyse, measure, choose and write; returns what was chosen and where it went."""
     cfg = copy.deepcopy(cfg)
     given = given_options(cfg.dataset)
-    budget_s = seconds(cfg.plan.time_budget)
+    budget_s = seconds(cfg.plan.time_budget, "plan.time_budget")
     out, name = output_dir(cfg), plan_name(cfg)
     files = [out / "dataset" / f"{name}.yaml", out / "experiment" / f"{name}.yaml"]
     existing = [str(f) for f in files if f.exists()]

@@ -7,7 +7,7 @@ with status `PREEMPTED_EXIT`. Started again (`trainer.resume=.../last.pt`, or
 the same sweep folder), the run continues at the next batch of the same epoch
 order. Under submitit, whose own SIGUSR2 handler requeues the job, that handler
 is called after the checkpoint is written, so the requeued job resumes from it.
-`trainer.checkpoint_every` (minutes) writes the same checkpoint on a timer.
+`trainer.checkpoint_every` (a duration: 30m, 2h, seconds) writes the same checkpoint on a timer.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
+
+from unetcli.core.durations import seconds
 
 #: 128 + SIGTERM: what a shell reports for a job ended by SIGTERM; schedulers treat it as
 #: "killed", not as a failure of the program.
@@ -28,8 +30,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 class Preemption:
     """Signal handlers for the length of a run, and the mid-epoch checkpoint timer."""
 
-    def __init__(self, every_minutes: float | None) -> None:
-        self.every = float(every_minutes) * 60 if every_minutes else None
+    def __init__(self, every: object) -> None:
+        self.every = seconds(every, "trainer.checkpoint_every")
         self.last_save = time.monotonic()
         self.received: int | None = None
         self.previous: dict[int, object] = {}

@@ -12,7 +12,6 @@ in its checkpoints) and measures again: it may run on another machine.
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from typing import Any
@@ -20,32 +19,13 @@ from typing import Any
 from torch.optim.lr_scheduler import OneCycleLR
 
 from unetcli.config.instantiate import build
-from unetcli.errors import UnetError
+from unetcli.core.durations import seconds as duration
 from unetcli.training.schedulers import Schedule, WarmupCosineLR
 
 #: Steps timed before the first plan (after one untimed warm-up step).
 PROBE_STEPS = 3
 #: A forward pass over a validation batch, in training steps (backward and update left out).
 VALIDATION_SHARE = 0.5
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def parse_budget(value: Any) -> float | None:
-    """Seconds from `2h`, `90m`, `40s`, `1h30m` or a number of seconds; None: no budget."""
-    if value is None:
-        return None
-    text = str(value).strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UnetError(
-            f"trainer.time_budget={value!r} is not a duration; write it as 2h, 90m, 1h30m, "
-            "40s or a number of seconds"
-        )
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
 
 def resize_schedule(schedule: Schedule, cfg: Any, epochs: int) -> None:
     """Give the schedule the new run length; its progress (step count) is kept.
@@ -93,7 +73,7 @@ def finish_one_cycle(schedule: Schedule) -> None:
 
 def budget_for(trainer: Any) -> TimeBudget | None:
     """The run's TimeBudget from trainer.time_budget (None without one)."""
-    seconds = parse_budget(trainer.opts.time_budget)
+    seconds = duration(trainer.opts.time_budget, "trainer.time_budget")
     if seconds is None:
         return None
     data, cap = trainer.data, trainer.opts.max_steps_per_epoch

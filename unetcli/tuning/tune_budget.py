@@ -6,6 +6,7 @@ import time
 
 from omegaconf import DictConfig
 
+from unetcli.core.durations import seconds
 from unetcli.errors import UnetError
 
 
@@ -18,11 +19,10 @@ class Budget:
     """
 
     def __init__(self, node: DictConfig, planned_steps: int | None) -> None:
-        self.seconds = None if node.seconds is None else float(node.seconds)
+        self.seconds = seconds(node.seconds, "hardware.tune_budget.seconds")
         self.share = None if node.share is None else float(node.share)
-        for key, value in (("seconds", self.seconds), ("share", self.share)):
-            if value is not None and value < 0:
-                raise UnetError(f"hardware.tune_budget.{key} must be >= 0 or null, got {value}")
+        if self.share is not None and self.share < 0:
+            raise UnetError(f"hardware.tune_budget.share must be >= 0 or null, got {self.share}")
         self.rounds = int(node.rounds)
         if self.rounds < 1:
             raise UnetError(f"hardware.tune_budget.rounds must be at least 1, got {self.rounds}")
