@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-RESULT_FILE = "result.json"
+from unetcli.training.result import RESULT_FILE
+
 JOB_FILE = "sweep_job.json"
 
 

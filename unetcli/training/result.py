@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from unetcli.core.console import format_metrics, print_summary
-from unetcli.sweeps.records import RESULT_FILE
+
+#: The run's result, written last: its presence means the run finished (a sweep reads it).
+RESULT_FILE = "result.json"
 
 
 def write_result(run_dir: Path, result: dict) -> None:
