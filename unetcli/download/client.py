@@ -14,12 +14,16 @@ import errno
 import inspect
 import io
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from unetcli.download.credentials import TOKEN_URL, find_credentials, missing_credentials_message
 from unetcli.errors import UnetError
+
+T = TypeVar("T")
 
 PARTIAL_SUFFIX = ".kaggle-partial"
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -60,6 +64,31 @@ def disk_full_error(err: OSError, path: Path | str) -> UnetError:
         "disk with room, and run `unet download` again; what was fetched so far is kept and "
         "resumed."
     )
+
+
+def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call(*args, **kwargs)` on a worker thread while this thread waits for it.
+
+    Ctrl-C is delivered to the main thread: waiting here in short joins, it raises
+    KeyboardInterrupt at once, wherever the client is in its transfer (inside the client's
+    loop a SIGINT was now and then lost and the transfer went on). The worker is a daemon:
+    the process ends without it, leaving its partial file to be resumed.
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = call(*args, **kwargs)
+        except BaseException as err:  # re-raised in the waiting thread
+            box["error"] = err
+
+    thread = threading.Thread(target=work, name="unet-download", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @contextlib.contextmanager
@@ -116,25 +145,29 @@ class KaggleClient:
         folder.mkdir(parents=True, exist_ok=True)
         what = f"file {file_name} of competition {competition}"
         with self.errors(what, folder, competition=competition, file_name=file_name):
-            self.api.competition_download_file(
-                competition, file_name, path=str(folder), force=force, quiet=False
-            )
+            interruptible(
+                self.api.competition_download_file,
+                competition, file_name, path=str(folder), force=force, quiet=False,
+            )  # fmt: skip
         return downloaded_file(folder, what)
 
     def competition_files(self, competition: str, folder: Path, force: bool) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         what = f"the files of competition {competition}"
         with self.errors(what, folder, competition=competition):
-            self.api.competition_download_files(
-                competition, path=str(folder), force=force, quiet=False
-            )
+            interruptible(
+                self.api.competition_download_files,
+                competition, path=str(folder), force=force, quiet=False,
+            )  # fmt: skip
         return downloaded_file(folder, what)
 
     def dataset_files(self, dataset: str, folder: Path, force: bool) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         what = f"dataset {dataset}"
         with self.errors(what, folder, dataset=dataset):
-            self.api.dataset_download_files(dataset, path=str(folder), force=force, quiet=False)
+            interruptible(
+                self.api.dataset_download_files, dataset, path=str(folder), force=force, quiet=False
+            )
         return downloaded_file(folder, what)
 
     # --- errors -------------------------------------------------------------------
