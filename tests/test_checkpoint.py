@@ -2,8 +2,15 @@
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
-from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
+from unetcli.augmentation.transforms import RandomRotate90KeepShape
+from unetcli.core.checkpoints import (
+    MOVED_TARGETS,
+    checkpoint_config,
+    load_checkpoint,
+    save_checkpoint,
+)
 from unetcli.errors import UnetError
 
 
@@ -30,3 +37,16 @@ def test_load_names_the_missing_or_foreign_file(tmp_path):
     (tmp_path / "broken.pt").write_bytes(b"not a zip")
     with pytest.raises(UnetError, match="cannot load checkpoint"):
         load_checkpoint(tmp_path / "broken.pt")
+
+
+def test_a_checkpoint_naming_a_moved_class_still_builds_it(tmp_path):
+    """Checkpoints record the `_target_`s their config builds; one written before a class
+    moved (the quarter-turn transform left unetcli.transforms) still restores."""
+    old = "unetcli.transforms.RandomRotate90KeepShape"
+    config = {"augmentation": {"val": [], "train": [{"_target_": old, "p": 0.5}]}}
+    save_checkpoint({"model": {}, "config": config}, tmp_path / "old.pt")
+    for loaded in (load_checkpoint(tmp_path / "old.pt")["config"],
+                   checkpoint_config(tmp_path / "old.pt")):  # fmt: skip
+        step = loaded["augmentation"]["train"][0]
+        assert step == {"_target_": MOVED_TARGETS[old], "p": 0.5}
+        assert isinstance(instantiate(step), RandomRotate90KeepShape)

@@ -20,6 +20,24 @@ from unetcli.core.files import atomic_write_bytes
 from unetcli.errors import UnetError
 
 PLAIN_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.Size)
+#: `_target_`s that moved since a checkpoint could have been written: a checkpoint names the
+#: classes its config builds, and an older one must still predict.
+MOVED_TARGETS = {
+    "unetcli.transforms.RandomRotate90KeepShape":
+        "unetcli.augmentation.transforms.RandomRotate90KeepShape",
+}  # fmt: skip
+
+
+def with_moved_targets(node: Any) -> Any:
+    """`node` (a plain config) with every moved `_target_` under its current name."""
+    if isinstance(node, dict):
+        return {
+            k: MOVED_TARGETS.get(v, v) if k == "_target_" else with_moved_targets(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [with_moved_targets(v) for v in node]
+    return node
 
 
 def check_plain(value: Any, where: str = "state") -> None:
@@ -72,7 +90,7 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
             f"{path} is not a unetcli checkpoint (it lacks the model weights or the config it "
             "was trained with)."
         )
-    return state
+    return {**state, "config": with_moved_targets(state["config"])}
 
 
 def checkpoint_config(path: str | Path) -> dict[str, Any]:
