@@ -1,1 +1,2 @@
-"""Using a trained checkpoint: rebuilding it, and writing what it predicts."""
+"""Using trained checkpoints: restoring them (`predictor.py`), the one loop from images to
+probabilities at their original size (`engine.py`), and what predict writes."""
