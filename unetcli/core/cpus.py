@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from unetcli.errors import UnetError
+
 
 def usable_cores() -> int:
     """The cores this process may use: its CPU affinity, not the machine's count.
@@ -17,3 +19,16 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def thread_count(value: object, key: str) -> int | None:
+    """A `threads` key: a number of at least 1, or auto (None: the caller's own rule)."""
+    if value == "auto":
+        return None
+    try:
+        threads = int(value)
+    except (TypeError, ValueError) as err:
+        raise UnetError(f"{key} must be auto or a number of threads, got {value!r}") from err
+    if threads < 1:
+        raise UnetError(f"{key} must be at least 1, got {threads}")
+    return threads

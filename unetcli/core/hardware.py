@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
-from unetcli.core.cpus import usable_cores
+from unetcli.core.cpus import thread_count, usable_cores
 from unetcli.errors import UnetError
 
 
@@ -157,18 +157,6 @@ def resolve_hardware(cfg: DictConfig) -> Runtime:
     if workers == "auto":
         workers = rule_workers(usable_cores(), on_cuda)
     pin_memory = _flag(cfg.get("pin_memory", "auto"), on_cuda, "pin_memory")
-    threads = _threads(cfg.get("threads", "auto"))
+    threads = thread_count(cfg.get("threads", "auto"), "hardware.threads")
     return Runtime(device, dtypes[precision], channels_last, int(workers), pin_memory, threads)
 
-
-def _threads(value: object) -> int | None:
-    """`hardware.threads`: a number, or auto (None: torch's own default)."""
-    if value == "auto":
-        return None
-    try:
-        threads = int(value)
-    except (TypeError, ValueError) as err:
-        raise UnetError(f"hardware.threads must be auto or a number, got {value!r}") from err
-    if threads < 1:
-        raise UnetError(f"hardware.threads must be at least 1, got {threads}")
-    return threads

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import albumentations as A
 from omegaconf import DictConfig, OmegaConf
 
-from unetcli.core.cpus import usable_cores
+from unetcli.core.cpus import thread_count, usable_cores
 from unetcli.core.task import Task
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
@@ -30,15 +30,8 @@ def _pair(value, key: str) -> tuple[int, int] | None:
 
 def resolve_threads(value: object, key: str) -> int:
     """Finishing threads: `auto` is the core count, at most 4."""
-    if value == "auto":
-        return min(4, usable_cores())
-    try:
-        threads = int(value)
-    except (TypeError, ValueError) as err:
-        raise UnetError(f"{key} must be auto or a number of threads, got {value!r}") from err
-    if threads < 1:
-        raise UnetError(f"{key} must be at least 1, got {threads}")
-    return threads
+    threads = thread_count(value, key)
+    return min(4, usable_cores()) if threads is None else threads
 
 
 @dataclass(frozen=True)
