@@ -16,7 +16,7 @@ from unetcli.evaluation.gallery import WorstImages, render_gallery
 from unetcli.evaluation.plots import dice_histogram
 from unetcli.evaluation.report import EvaluationReport, Scorer
 from unetcli.evaluation.scores import image_scores
-from unetcli.evaluation.thresholds import SweepTotals, sweep_counts
+from unetcli.evaluation.thresholds import ThresholdTotals, threshold_counts
 from unetcli.inference.threshold_file import read_threshold_file, write_threshold_file
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 
@@ -65,7 +65,7 @@ def test_sweep_counts_match_direct_thresholding_and_pick_the_best():
     truth[10:30, 10:40] = 1
     prob = np.clip(truth * 0.55 + rng.normal(0.2, 0.1, truth.shape), 0, 1).astype(np.float32)
     thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
-    counts = sweep_counts(prob, truth, thresholds)
+    counts = threshold_counts(prob, truth, thresholds)
     for (tp, fp, fn), t in zip(counts, thresholds):
         pred = prob > t
         assert (tp, fp, fn) == (
@@ -73,13 +73,13 @@ def test_sweep_counts_match_direct_thresholding_and_pick_the_best():
             (pred & (truth == 0)).sum(),
             (~pred & (truth > 0)).sum(),
         )
-    totals = SweepTotals(thresholds)
+    totals = ThresholdTotals(thresholds)
     totals.add(counts[None])
     best = totals.best()
     # Object ~0.75, background ~0.2: 0.5 separates them best.
     assert best["threshold"] == 0.5 and best["dice"] > 0.95
     # A size filter removes the lone background speck above 0.5, not the object.
-    filtered = sweep_counts(prob, truth, [0.5], min_size=5)[0]
+    filtered = threshold_counts(prob, truth, [0.5], min_size=5)[0]
     assert counts[2][1] > 0 and filtered[1] == 0 and filtered[0] == counts[2][0]
 
 
@@ -164,7 +164,7 @@ def test_multilabel_report_has_per_class_columns_counts_and_a_sweep_over_all_pla
         probs = np.clip(truth * 0.6 + rng.random(truth.shape) * 0.35, 0, 1).astype(np.float32)
         pred = task.labels_np(probs, 0.5)
         result = scorer(i, f"im{i}.png", pred, truth, probs)
-        assert result.sweep.shape == (2, 3, 3)  # planes x thresholds x (tp, fp, fn)
+        assert result.threshold_counts.shape == (2, 3, 3)  # planes x thresholds x (tp, fp, fn)
         totals += result.counts
         report.add(result)
     content = report.finish({"split": "val"}, read_image=None)

@@ -26,7 +26,7 @@ from unetcli.core.task import Task
 from unetcli.evaluation.gallery import WorstImages, render_gallery, thumbnail
 from unetcli.evaluation.plots import confusion_image, dice_histogram
 from unetcli.evaluation.scores import CLASS_METRICS, ImageScores, image_scores
-from unetcli.evaluation.thresholds import SweepTotals, sweep_counts
+from unetcli.evaluation.thresholds import ThresholdTotals, threshold_counts
 from unetcli.inference.threshold_file import write_threshold_file
 from unetcli.metrics import METRIC_NAMES
 from unetcli.postprocessing.pictures import write_png
@@ -38,7 +38,7 @@ class ImageResult:
     name: str
     scores: ImageScores
     counts: np.ndarray  # pixel counts, see unetcli.evaluation.scores
-    sweep: np.ndarray | None  # (planes, T, 3) counts; thresholded tasks with probabilities only
+    threshold_counts: np.ndarray | None  # (planes, T, 3); thresholded tasks with probabilities
     pred_thumb: np.ndarray
     truth_thumb: np.ndarray
 
@@ -80,10 +80,10 @@ class Scorer:
         probs: np.ndarray | None = None,
     ) -> ImageResult:
         scores, counts = image_scores(pred, truth, self.task, name)
-        sweep = None if probs is None else self.sweep_counts(probs, truth)
-        return ImageResult(index, name, scores, counts, sweep, thumbnail(pred), thumbnail(truth))
+        swept = None if probs is None else self.threshold_counts(probs, truth)
+        return ImageResult(index, name, scores, counts, swept, thumbnail(pred), thumbnail(truth))
 
-    def sweep_counts(self, probs: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
+    def threshold_counts(self, probs: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
         """(planes, T, 3) counts of probabilities (C, H, W); None where nothing is swept."""
         if not self.thresholds or self.task.kind == "multiclass":
             return None
@@ -91,7 +91,7 @@ class Scorer:
         valid = self.task.valid_np(planes)
         return np.stack(
             [
-                sweep_counts(p, t, self.thresholds, self.min_size, v, self.holes)
+                threshold_counts(p, t, self.thresholds, self.min_size, v, self.holes)
                 for p, t, v in zip(probs, planes, valid)
             ]
         )
@@ -127,7 +127,7 @@ class EvaluationReport:
         self.class_sums = {c: dict.fromkeys(CLASS_METRICS, 0.0) for c in self.classes}
         self.dice: list[float] = []
         swept = thresholds and task.kind != "multiclass"
-        self.sweep = SweepTotals(thresholds) if swept else None
+        self.threshold_totals = ThresholdTotals(thresholds) if swept else None
         self.worst = WorstImages(worst)
         self.csv_path = self.run_dir / "per_image.csv"
         self._file = self.csv_path.open("w", newline="")
@@ -152,8 +152,8 @@ class EvaluationReport:
             self.sums[k] += m[k]
         self.counts += result.counts
         self.dice.append(m["dice"])
-        if self.sweep is not None and result.sweep is not None:
-            self.sweep.add(result.sweep)
+        if self.threshold_totals is not None and result.threshold_counts is not None:
+            self.threshold_totals.add(result.threshold_counts)
         self.worst.add(result.index, result.name, m["dice"], result.pred_thumb, result.truth_thumb)
 
     def close(self) -> None:
@@ -193,7 +193,7 @@ class EvaluationReport:
         if self.task.multilabel:
             report["class_counts"] = self._class_counts()
             files.update(self._write_class_counts(report["class_counts"]))
-        if self.sweep is not None and self.sweep.images:
+        if self.threshold_totals is not None and self.threshold_totals.images:
             files.update(self._write_sweep(report, threshold_meta or {}))
         histogram = dice_histogram(self.dice)
         write_png(self.run_dir / "dice_histogram.png", histogram)
@@ -211,9 +211,9 @@ class EvaluationReport:
 
     def _write_sweep(self, report: dict, threshold_meta: dict) -> dict[str, str]:
         """threshold_sweep.csv and threshold.json; adds the sweep and its best to `report`."""
-        assert self.sweep is not None
-        rows = self.sweep.rows()
-        best = self.sweep.best()
+        assert self.threshold_totals is not None
+        rows = self.threshold_totals.rows()
+        best = self.threshold_totals.best()
         with (self.run_dir / "threshold_sweep.csv").open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["threshold", "dice", "iou"])
             writer.writeheader()

@@ -105,7 +105,7 @@ def score_all(
     """
     processes: Processes = engine.processes
     options = engine.predictor.options
-    swept = report.sweep.thresholds if report is not None and report.sweep else ()
+    swept = report.threshold_totals.thresholds if report is not None and report.threshold_totals else ()
     scorer = Scorer(
         options.task, processes.from_main(swept), options.min_object_size, options.fill_holes
     )

@@ -19,7 +19,7 @@ from unetcli.errors import UnetError
 from unetcli.postprocessing.labels import fill_holes, remove_small_objects
 
 
-def sweep_counts(
+def threshold_counts(
     prob: np.ndarray,
     truth: np.ndarray,
     thresholds: Sequence[float],
@@ -60,7 +60,7 @@ def dice_iou(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dice, iou
 
 
-class SweepTotals:
+class ThresholdTotals:
     """Sums of per-image Dice and IoU per threshold, over the images seen so far.
 
     `add` takes one image's counts (P, T, 3), one row per plane (one for a

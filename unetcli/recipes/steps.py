@@ -71,7 +71,7 @@ class Search:
         def one(name: str) -> np.ndarray:
             truth, _ = self.store.truth_and_fold(name)
             probs = sum(self.store.probs(v, name) for v in views) / len(views)
-            counts = scorer.sweep_counts(probs, truth)
+            counts = scorer.threshold_counts(probs, truth)
             return np.mean([dice_iou(plane)[0] for plane in counts], axis=0)
 
         with ThreadPoolExecutor(self.threads) as pool:
