@@ -105,7 +105,8 @@ def score_all(
     """
     processes: Processes = engine.processes
     options = engine.predictor.options
-    swept = report.threshold_totals.thresholds if report is not None and report.threshold_totals else ()
+    totals = report.threshold_totals if report is not None else None
+    swept = totals.thresholds if totals is not None else ()
     scorer = Scorer(
         options.task, processes.from_main(swept), options.min_object_size, options.fill_holes
     )
