@@ -165,10 +165,10 @@ def _list_summary(block: list[str]) -> str:
     return "[" + ", ".join(names) + "]"
 
 
-def parse(path: Path) -> ConfFile:
-    """The keys of one YAML file, with their defaults and comments, in file order."""
+def parse(path: Path, root: Path = CONF) -> ConfFile:
+    """The keys of one YAML file (under `root`), with defaults and comments, in file order."""
     lines = path.read_text().splitlines()
-    conf = ConfFile(rel=path.relative_to(CONF).as_posix())
+    conf = ConfFile(rel=path.relative_to(root).as_posix())
     pending: list[str] = []
     header_done = False
     stack: list[tuple[int, str]] = []
@@ -330,7 +330,7 @@ def _defaults_line(defaults: list, here: str) -> str:
                 cmd = next(c for c, n in COMMANDS.items() if n == name)
                 parts.append(f"everything of [`unet {cmd}`]({here}commands/{cmd}.md)")
             else:
-                parts.append(f"`{entry}` (same group)")
+                parts.append(f"[`{entry}`](#{_anchor(entry)}) of this group")
             continue
         ((group, option),) = entry.items()
         optional = group.startswith("optional ")
@@ -340,7 +340,8 @@ def _defaults_line(defaults: list, here: str) -> str:
             if target.startswith("hydra/"):
                 parts.append(f"Hydra's `{target}: {option}`")
             else:
-                parts.append(f"[`{target}`]({here}config/{target}.md)=`{option}` (override)")
+                link = f"[`{target}`]({here}config/{target}.md)"
+                parts.append(f"{link}=`{option}` (replaces the default)")
             continue
         link = f"[`{group}`]({here}config/{group}.md)"
         if optional:
@@ -407,7 +408,7 @@ def config_page(stem: str) -> str:
         out.append(key_table(conf.keys))
         return "\n".join(out)
     folder = CONF / stem
-    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    options = sorted((p.stem for p in folder.glob("*.yaml")), key=_natural)
     out.append(f"# {stem}\n")
     out.append(GROUPS[stem] + "\n")
     out.append("Options: " + ", ".join(f"[`{o}`](#{_anchor(o)})" for o in options) + ".\n")
@@ -422,6 +423,11 @@ def config_page(stem: str) -> str:
             out.append(key_table(keys))
         out.append(_hydra_block(conf))
     return "\n".join(o for o in out if o)
+
+
+def _natural(name: str) -> tuple:
+    """2fold before 10fold: numbers compare as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 def _anchor(text: str) -> str:
@@ -446,7 +452,8 @@ def index_page() -> str:
     out.append("\n## Config groups\n")
     out.append("| group | options | what it chooses |\n|---|---|---|")
     for group, text in GROUPS.items():
-        options = ", ".join(f"`{p.stem}`" for p in sorted((CONF / group).glob("*.yaml")))
+        stems = sorted((p.stem for p in (CONF / group).glob("*.yaml")), key=_natural)
+        options = ", ".join(f"`{s}`" for s in stems)
         out.append(f"| [`{group}`](config/{group}.md) | {options} | {_cell(text)} |")
     out.append("\n## Shared files\n")
     for stem, text in SHARED.items():
