@@ -1,6 +1,6 @@
 """One process against a torchrun launch of several, at the same global batch and epochs.
 
-Backs the README's "Many GPUs, many machines" figures: the validation Dice
+Backs the figures of docs/guides/many-gpus.md and docs/benchmarks.md: the validation Dice
 of both runs and their wall times. With optimizer=sgd they agree within about
 0.01; with Adam (the default) early in training they lie as far apart as one
 process lies from itself in another float order (hardware.channels_last=true).
@@ -8,7 +8,7 @@ process lies from itself in another float order (hardware.channels_last=true).
     python scripts/bench_distributed.py                       # 2 processes, 5 epochs
     python scripts/bench_distributed.py --processes 2 --epochs 20 --batch 8 model.norm=group
     OMP_NUM_THREADS=1 python scripts/bench_distributed.py --epochs 10 \
-        dataset.layout.num_objects=40 hardware.tune=false     # the README's figures
+        dataset.layout.num_objects=40 hardware.tune=false     # the published figures
 """
 
 from __future__ import annotations

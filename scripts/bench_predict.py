@@ -307,7 +307,7 @@ def main() -> None:
     resize_images, full_images = (4, 1) if args.quick else (12, 2)
     started = time.time()
     print(f"bench_predict: {os.cpu_count()} CPU cores, torch {torch.__version__}, work in {work}")
-    print("(timings on a shared machine are noisy: other jobs may be using the cores)")
+    print("(timings vary while other work shares the cores: compare ratios, not times)")
     try:
         rng = np.random.default_rng(0)
         print("\n1. RLE")

@@ -11,7 +11,7 @@ import os
 # One intra-op thread per process, set before torch is first imported and
 # inherited by the `unet` subprocesses: the suite's tensors are tiny, and where
 # other work shares the cores (CI runners, shared machines) waiting OpenMP threads
-# spin and cost several times the work itself (measured: 3-4x on 2 busy cores).
+# spin and cost several times the work itself.
 # Run `OMP_NUM_THREADS=2 pytest` to choose otherwise.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Importing albumentations otherwise asks the internet for a newer version.

@@ -31,7 +31,7 @@ def test_a_bad_duration_names_the_key(text):
 
 @pytest.mark.slow
 def test_a_budgeted_run_ends_in_time_with_its_one_cycle_at_its_end(tmp_path, capsys):
-    # 12 s here to keep the suite short; the README reports the 40 s run.
+    # 12 s here to keep the suite short; docs/benchmarks.md reports a 40 s run.
     budget = 12
     overrides = [*tiny_overrides(tmp_path, objects=40), "trainer.log_images=0",
                  "scheduler=onecycle", f"trainer.time_budget={budget}s", "trainer.epochs=500"]

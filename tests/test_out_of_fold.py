@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     """A 2-fold sweep of tiny models, trained by the real `unet` (the basic launcher; the
-    README's joblib line was checked by hand: it only runs the same jobs at once)."""
+    joblib launcher of the sweeps guide runs the same jobs, only at once)."""
     root = tmp_path_factory.mktemp("cv")
     run_unet(
         "train",

@@ -115,8 +115,8 @@ def rule_workers(cores: int, on_cuda: bool) -> int:
     A worker helps only with a core of its own. On the CPU the model computes on
     every core, so on 2 cores a worker takes half of them while it runs: there,
     loading between steps in the main process measured 12-14% faster in two thread
-    trials and 1.5% slower in a third (unet_small, 96x128, AMD EPYC; README, "The
-    hardware tuner"). With CUDA the main process mostly waits for the GPU, and a
+    trials and 1.5% slower in a third (unet_small, 96x128, AMD EPYC; docs/benchmarks.md,
+    "The hardware tuner"). With CUDA the main process mostly waits for the GPU, and a
     worker overlaps loading with it.
     """
     if cores <= 2 and not on_cuda:

@@ -1,6 +1,6 @@
 """ResNet-18 and ResNet-34 in plain torch, with torchvision's parameter names.
 
-torchvision cannot be installed here (and is not needed): the layers below
+torchvision is not needed: the layers below
 carry exactly the names of torchvision.models.resnet18/34 (conv1, bn1,
 layer1.0.conv1, layer2.0.downsample.0, ...), so an ImageNet state_dict saved
 with `torch.save(torchvision.models.resnet34(weights="DEFAULT").state_dict(), PATH)`
