@@ -1,4 +1,6 @@
-"""Estimate the Kaggle guide's times on a GPU (docs/guides/kaggle.md), from what can be measured without one.
+"""Estimate the Kaggle guide's times on a GPU, from what can be measured without one.
+
+The guide is docs/guides/kaggle.md.
 
 Nothing here runs on a GPU. What is measured on this machine:
   1. the floating-point work of one forward pass of conf/experiment/carvana_unet.yaml's model

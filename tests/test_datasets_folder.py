@@ -117,7 +117,7 @@ def test_missing_folders_are_explained(tmp_path):
 
 @pytest.mark.slow
 def test_own_yaml_in_own_config_dir_trains(tmp_path):
-    """The documented recipe (docs/guides/your-own-data.md): a YAML of the user's own, found through --config-dir."""
+    """A YAML of the user's own, found through --config-dir (docs/guides/your-own-data.md)."""
     data = fake_datasets.folder(tmp_path / "cells", n=10)
     (tmp_path / "myconf" / "dataset").mkdir(parents=True)
     (tmp_path / "myconf" / "dataset" / "cells.yaml").write_text(
