@@ -22,13 +22,8 @@ from unetcli.errors import UnetError, user_errors
 from unetcli.inference.engine import Engine
 from unetcli.inference.inputs import images_to_predict
 from unetcli.inference.memory import steady_memory
-from unetcli.inference.prediction_files import (
-    PICTURES,
-    ImageFiles,
-    output_target,
-    write_share,
-)
-from unetcli.inference.predictor import Predictor, load_predictor, sources_of
+from unetcli.inference.prediction_files import PICTURES, ImageFiles, output_target, write_share
+from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.apply import apply_recipe
 from unetcli.submission.writer import image_rows, join_parts, part_path
 from unetcli.tuning.inference import agreed_inference_runtime
@@ -60,9 +55,12 @@ def predict(cfg: DictConfig, processes: Processes) -> Path:
     world = processes.world_size
     target = submission if world == 1 else part_path(submission, processes.rank, world)
     rows = sum(len(image_rows(s.name, options.task)) for s in samples)
-    print(f"predict: {len(samples)} images ({options.task.kind}, {rows} rows) -> {submission}; "
-          f"{_models_text(predictor)}{options.describe()}, threshold "
-          f"{options.threshold_text()}; {runtime.describe()}")  # fmt: skip
+    ensemble = f"ensemble of {len(sources)} models averaged; " if len(sources) > 1 else ""
+    print(
+        f"predict: {len(samples)} images ({options.task.kind}, {rows} rows) -> {submission}; "
+        f"{ensemble}{options.describe()}, threshold {options.threshold_text()}; "
+        f"{runtime.describe()}"
+    )
     loop_started = time.time()
     parts = processes.gather_objects(write_share(engine, share, sink, target, opts))
     if not processes.is_main:
@@ -83,11 +81,6 @@ def predict(cfg: DictConfig, processes: Processes) -> Path:
     summary += [(key, str(output_dir / key)) for key, on in save.items() if on]
     print_summary("unet predict: done", summary)
     return submission
-
-
-def _models_text(predictor: Predictor) -> str:
-    count = len(predictor.members)
-    return "" if count == 1 else f"ensemble of {count} models averaged; "
 
 
 def _models_summary(sources: list, recipe: str | None) -> list[tuple[str, str]]:
