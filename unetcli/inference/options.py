@@ -114,13 +114,7 @@ def inference_options(node: DictConfig, key: str, trained: DictConfig) -> Infere
     if min_size < 0:
         raise UnetError(f"{key}.min_object_size must be >= 0 pixels, got {min_size}")
     threads = resolve_threads(node.threads, f"{key}.threads")
-    threshold = float(node.threshold)
-    found = read_threshold_file(node.threshold_from, f"{key}.threshold_from") if node.get(
-        "threshold_from"
-    ) else {}
-    threshold = float(found.get("threshold", threshold))
-    if not 0 <= threshold <= 1:
-        raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
+    threshold, found = _threshold(node, key)
     return InferenceOptions(
         task=Task.from_config(dataset),
         mode=mode,
@@ -135,6 +129,16 @@ def inference_options(node: DictConfig, key: str, trained: DictConfig) -> Infere
         threshold_from=found.get("path"),
         swept_for=found.get("checkpoint"),
     )
+
+
+def _threshold(node: DictConfig, key: str) -> tuple[float, dict]:
+    """`threshold`, or the one of `threshold_from`'s file (with what the file says)."""
+    source = node.get("threshold_from")
+    found = read_threshold_file(source, f"{key}.threshold_from") if source else {}
+    threshold = float(found.get("threshold", node.threshold))
+    if not 0 <= threshold <= 1:
+        raise UnetError(f"{key}.threshold must be in [0, 1], got {threshold}")
+    return threshold, found
 
 
 def inference_transform(trained: DictConfig, mode: str) -> A.Compose:
