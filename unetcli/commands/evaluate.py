@@ -27,6 +27,7 @@ from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import resolve_threads
 from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.choose import choose_recipe, prepare_search
+from unetcli.tracking.follow_up import log_to_training_run, numbers
 from unetcli.tuning.inference import agreed_inference_runtime
 
 
@@ -35,7 +36,13 @@ def run_checkpoint(cfg: DictConfig, processes: Processes) -> dict:
     runtime = agreed_inference_runtime(cfg, sources[0].checkpoint, "evaluate", processes)
     with processes.main_first():  # a generated dataset is written once
         predictor = load_predictor(sources, cfg, "evaluate", runtime)
-    return evaluate_checkpoint(cfg, predictor, processes)
+    result = evaluate_checkpoint(cfg, predictor, processes)
+    if processes.is_main and result:  # into the training run the checkpoint came from
+        run_dir = Path(cfg.paths.run_dir)
+        files = [run_dir / name for name in ("metrics.json", "per_image.csv", "recipe.yaml")]
+        values = numbers(result.get("metrics", {}), f"evaluate/{cfg.evaluate.split}")
+        log_to_training_run(sources[0].checkpoint, run_dir, values, files)
+    return result
 
 
 def run_ensemble(cfg: DictConfig, processes: Processes) -> dict:
