@@ -19,14 +19,19 @@ from unetcli.errors import UnetError
 class RunInfo:
     """The run a tracker logs: its folder and name, its sweep group, a run to continue.
 
-    `resume`: this tracker's record from the checkpoint continued (`state["tracking"]`),
-    so a resumed run, or evaluate/predict of its checkpoint, lands in the same tracker run.
+    `resume`: the trackers' records in the checkpoint continued (`state["tracking"]`, by
+    tracker name), so a resumed run, or evaluate/predict of its checkpoint, lands in the
+    same tracker run.
     """
 
     run_dir: Path
     name: str
     group: str | None = None
-    resume: dict[str, Any] = field(default_factory=dict)
+    resume: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def previous(self, tracker: str) -> dict[str, Any]:
+        """The record `tracker` left in the checkpoint continued ({} if none)."""
+        return self.resume.get(tracker) or {}
 
 
 class Tracker:

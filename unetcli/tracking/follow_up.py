@@ -26,7 +26,7 @@ def log_to_training_run(
     folder = f"{run_dir.parent.name}/{run_dir.name}"
     for tracker, data in opened:
         trackers = Trackers([tracker])
-        trackers.call("start", RunInfo(run_dir, run_dir.name, resume=data))
+        trackers.call("start", RunInfo(run_dir, run_dir.name, resume={tracker.name: data}))
         trackers.call("metrics", values, 0)
         trackers.call("artifacts", [f for f in files if f.is_file()], folder)
         trackers.call("finish", False)

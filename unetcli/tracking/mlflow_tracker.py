@@ -41,8 +41,9 @@ class MLflowTracker(Tracker):
         if not str(self.uri).startswith(("http:", "https:", "databricks")):
             self.store.mkdir(parents=True, exist_ok=True)
         self.client = self.client_class(tracking_uri=self.uri)
-        if info.resume.get("run_id") and info.resume.get("tracking_uri") == self.uri:
-            self.run_id = info.resume["run_id"]
+        previous = info.previous(self.name)
+        if previous.get("run_id") and previous.get("tracking_uri") == self.uri:
+            self.run_id = previous["run_id"]
             self.client.update_run(self.run_id, status="RUNNING")
             return
         experiment = self.experiment_id()

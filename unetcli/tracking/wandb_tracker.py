@@ -27,12 +27,12 @@ class WandbTracker(Tracker):
         self.run: Any = None
 
     def start(self, info: RunInfo) -> None:
-        opts = self.settings
+        opts, previous = self.settings, info.previous(self.name).get("id")
         self.run = self.wandb.init(
             project=opts["project"], entity=opts["entity"], mode=opts["mode"],
             tags=opts["tags"], dir=str(info.run_dir), name=info.name,
             group=Path(info.group).name if info.group else None,
-            id=info.resume.get("id"), resume="allow" if info.resume.get("id") else None,
+            id=previous, resume="allow" if previous else None,
             settings=self.wandb.Settings(console="off", silent=True),
         )  # fmt: skip
 
