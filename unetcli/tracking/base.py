@@ -42,6 +42,16 @@ class Tracker:
     def start(self, info: RunInfo) -> None:
         """Open (or reopen) the run."""
 
+    def start_linked(self, info: RunInfo, records: list[dict[str, Any]]) -> None:
+        """Open the run an evaluation of several runs logs to (an ensemble's folds).
+
+        `records` find the member runs (one per checkpoint). By default a new run in
+        `info.group`, the members' sweep; a tracker with parent runs (MLflow) reopens the
+        parent that gathers exactly these members, so the cross-validation score sits on
+        the sweep's own row.
+        """
+        self.start(info)
+
     def record(self) -> dict[str, Any]:
         """Plain data that finds this run again (stored in checkpoints)."""
         return {}
@@ -69,6 +79,11 @@ class Tracker:
 
     def artifacts(self, paths: list[Path], folder: str) -> None:
         """Files kept with the run (best.pt, metrics.csv, result.json, ...)."""
+
+    def submission(self, path: Path, folder: str) -> None:
+        """A submission made from this run's checkpoint (unet predict), so it can be traced
+        back to its training: its path at least; the file itself where the tracker's
+        settings ask for it."""
 
     def finish(self, failed: bool) -> None:
         """Close the run; `failed` when training ended with an error."""

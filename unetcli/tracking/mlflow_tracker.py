@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from unetcli.tracking.base import RunInfo, Tracker, missing_extra
+from unetcli.tracking.mlflow_links import MEMBERS_TAG, gathering_parent, submission_trace
 
 SWEEP_TAG = "unet.sweep"
 PARENT_TAG = "unet.parent"
@@ -25,7 +26,13 @@ class MLflowTracker(Tracker):
 
     name = "mlflow"
 
-    def __init__(self, store: str, tracking_uri: str | None, experiment_name: str) -> None:
+    def __init__(
+        self,
+        store: str,
+        tracking_uri: str | None,
+        experiment_name: str,
+        log_submission: bool = False,  # absent from checkpoints written before the key
+    ) -> None:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError as err:
@@ -33,6 +40,7 @@ class MLflowTracker(Tracker):
         self.store = Path(store)
         self.uri = tracking_uri or f"sqlite:///{self.store.resolve() / 'mlflow.db'}"
         self.experiment_name = experiment_name
+        self.log_submission = bool(log_submission)
         self.client_class = MlflowClient
         self.run_id = ""
         self.pending: list[Any] = []  # step losses, sent with the epoch's metrics
@@ -52,6 +60,19 @@ class MLflowTracker(Tracker):
             tags = {SWEEP_TAG: info.group, "mlflow.parentRunId": self.parent(experiment, info)}
         run = self.client.create_run(experiment, run_name=info.name, tags=tags)
         self.run_id = run.info.run_id
+
+    def start_linked(self, info: RunInfo, records: list[dict[str, Any]]) -> None:
+        """The parent run gathering exactly these runs, reopened; else a new run (a child of
+        the members' sweep when they have one) tagged with the member run ids."""
+        members = [r["run_id"] for r in records
+                   if r.get("run_id") and r.get("tracking_uri") == self.uri]  # fmt: skip
+        self.client = self.client_class(tracking_uri=self.uri)
+        parent = gathering_parent(self.client, members)
+        if parent is not None:
+            self.start(RunInfo(info.run_dir, info.name, resume={self.name: self.record_of(parent)}))
+            return
+        self.start(info)
+        self.client.set_tag(self.run_id, MEMBERS_TAG, ",".join(members))
 
     def experiment_id(self) -> str:
         """The experiment by name, created on first use (a parallel job may win the race)."""
@@ -91,9 +112,14 @@ class MLflowTracker(Tracker):
         return oldest
 
     def record(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "tracking_uri": self.uri,
+        return self.record_of(self.run_id)
+
+    def record_of(self, run_id: str) -> dict[str, Any]:
+        """What finds `run_id` again, with the settings that rebuild this tracker."""
+        return {"run_id": run_id, "tracking_uri": self.uri,
                 "settings": {"store": str(self.store), "tracking_uri": self.uri,
-                             "experiment_name": self.experiment_name}}  # fmt: skip
+                             "experiment_name": self.experiment_name,
+                             "log_submission": self.log_submission}}  # fmt: skip
 
     def params(self, values: dict[str, str]) -> None:
         from mlflow.entities import Param
@@ -137,6 +163,16 @@ class MLflowTracker(Tracker):
         for path in paths:
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path), folder)
+
+    def submission(self, path: Path, folder: str) -> None:
+        """Tags that trace the file; the file itself with logger.mlflow.log_submission."""
+        trace = submission_trace(path)
+        for key, value in trace.items():
+            self.client.set_tag(self.run_id, key, value)
+        lines = "".join(f"{key}: {value}\n" for key, value in trace.items())
+        self.client.log_text(self.run_id, lines, f"{folder}/submission.txt")
+        if self.log_submission:
+            self.client.log_artifact(self.run_id, str(path), folder)
 
     def finish(self, failed: bool) -> None:
         if self.pending:
