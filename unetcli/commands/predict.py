@@ -85,7 +85,8 @@ def predict(cfg: DictConfig, processes: Processes) -> Path:
     print_summary("unet predict: done", summary)
     if len(sources) == 1:  # into the training run the checkpoint came from
         values = {"predict/images": float(len(samples)), "predict/seconds": seconds}
-        log_to_training_run(sources[0].checkpoint, Path(cfg.paths.run_dir), values, [])
+        run_dir = Path(cfg.paths.run_dir)
+        log_to_training_run(sources[0].checkpoint, run_dir, values, [], submission)
     return submission
 
 
