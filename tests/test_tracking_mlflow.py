@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from mlflow import tracking as mlflow_tracking
 
 from tests.helpers import run_command, tiny_overrides
 from unetcli.tracking.base import flatten
 
-mlflow_tracking = pytest.importorskip("mlflow.tracking")
 pytestmark = pytest.mark.slow
 
 TINY = ["model.widths=[4,8]", "hardware=cpu", "hardware.precision=fp32"]

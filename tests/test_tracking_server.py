@@ -10,10 +10,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from mlflow import tracking as mlflow_tracking
 
 from tests.helpers import run_command, tiny_overrides
 
-mlflow_tracking = pytest.importorskip("mlflow.tracking")
 pytestmark = pytest.mark.slow
 TINY = ["model.widths=[4,8]", "hardware=cpu", "hardware.precision=fp32", "trainer.epochs=2"]
 

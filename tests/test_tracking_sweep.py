@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow import tracking as mlflow_tracking
 
 from tests.helpers import tiny_overrides
 from tests.wandb_records import run_files, summary
 
-mlflow_tracking = pytest.importorskip("mlflow.tracking")
-pytest.importorskip("wandb")
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 
