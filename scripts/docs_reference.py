@@ -54,6 +54,8 @@ GROUPS = {
     "experiment": "Recipes: settings of published write-ups, one file each, run with "
     "`experiment=NAME`. They set keys of other groups.",
     "debug": "Sanity checks and profiling, applied last: `debug=NAME`.",
+    "logger": "Where a training run is logged, several at once: `logger=[tensorboard,mlflow]` "
+    "(MLflow and W&B need their extras).",
     "cv": "K-fold cross-validation as one sweep: `cv=NAME`.",
     "hparams_search": "Hyper-parameter searches (Hydra's Optuna sweeper, the `cluster` "
     "extra): `-m hparams_search=NAME`.",

@@ -26,7 +26,8 @@ from unetcli.inference.ensemble import out_of_fold_members, resolve_members
 from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import resolve_threads
 from unetcli.inference.predictor import load_predictor, sources_of
-from unetcli.recipes.choose import choose_recipe, prepare_search
+from unetcli.recipes.choose import RECIPE_FILE, choose_recipe, prepare_search
+from unetcli.tracking.follow_up import log_to_linked_run, log_to_training_run, numbers
 from unetcli.tuning.inference import agreed_inference_runtime
 
 
@@ -35,7 +36,30 @@ def run_checkpoint(cfg: DictConfig, processes: Processes) -> dict:
     runtime = agreed_inference_runtime(cfg, sources[0].checkpoint, "evaluate", processes)
     with processes.main_first():  # a generated dataset is written once
         predictor = load_predictor(sources, cfg, "evaluate", runtime)
-    return evaluate_checkpoint(cfg, predictor, processes)
+    result = evaluate_checkpoint(cfg, predictor, processes)
+    if processes.is_main and result:  # into the training run the checkpoint came from
+        run_dir = Path(cfg.paths.run_dir)
+        values = numbers(result.get("metrics", {}), f"evaluate/{cfg.evaluate.split}")
+        log_to_training_run(sources[0].checkpoint, run_dir, values, report_files(run_dir))
+    return result
+
+
+def report_files(run_dir: Path) -> list[Path]:
+    """The files an evaluation keeps with the tracker runs (those written; recipe.yaml
+    only with evaluate.search)."""
+    return [run_dir / name for name in ("metrics.json", "per_image.csv", RECIPE_FILE)]
+
+
+def log_ensemble(cfg: DictConfig, result: dict, checkpoints: list[Path]) -> None:
+    """The out-of-fold scores (and the recipe search's) into the run linking the folds."""
+    values = numbers(result.get("metrics", {}), "evaluate/out-of-fold")
+    steps = result.get("search", {}).get("steps", [])
+    for step in steps:
+        values[f"evaluate/recipe/{step['step']}"] = float(step["dice"])
+    if steps:  # the chosen recipe's out-of-fold Dice, under one name whatever the steps
+        values["evaluate/recipe/dice"] = float(steps[-1]["dice"])
+    run_dir = Path(cfg.paths.run_dir)
+    log_to_linked_run(checkpoints, run_dir, values, report_files(run_dir))
 
 
 def run_ensemble(cfg: DictConfig, processes: Processes) -> dict:
@@ -43,13 +67,16 @@ def run_ensemble(cfg: DictConfig, processes: Processes) -> dict:
     members = out_of_fold_members(resolve_members(cfg.ensemble))
     runtime = agreed_inference_runtime(cfg, members[0].checkpoint, "evaluate", processes)
     done = evaluate_out_of_fold(cfg, members, runtime, processes)
-    if not cfg.evaluate.search:
-        return done.result
-    assert done.store is not None  # the search saves the probabilities it reads
-    search = prepare_search(cfg, done.oof, done.store, done.options.task, done.pass_seconds)
-    if not processes.is_main:
-        return {}
-    return {**done.result, "search": choose_recipe(cfg, search, Path(cfg.paths.run_dir))}
+    result = done.result
+    if cfg.evaluate.search:
+        assert done.store is not None  # the search saves the probabilities it reads
+        search = prepare_search(cfg, done.oof, done.store, done.options.task, done.pass_seconds)
+        if not processes.is_main:
+            return {}
+        result = {**result, "search": choose_recipe(cfg, search, Path(cfg.paths.run_dir))}
+    if processes.is_main and result:
+        log_ensemble(cfg, result, [m.checkpoint for m in members])
+    return result
 
 
 def run_submission(cfg: DictConfig) -> dict:

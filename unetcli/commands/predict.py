@@ -26,6 +26,7 @@ from unetcli.inference.prediction_files import PICTURES, ImageFiles, output_targ
 from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.apply import apply_recipe
 from unetcli.submission.writer import image_rows, join_parts, part_path
+from unetcli.tracking.follow_up import log_to_training_run
 from unetcli.tuning.inference import agreed_inference_runtime
 
 
@@ -80,6 +81,10 @@ def predict(cfg: DictConfig, processes: Processes) -> Path:
         summary.append(("resumed", f"after {len(samples) - computed} images written earlier"))
     summary += [(key, str(output_dir / key)) for key, on in save.items() if on]
     print_summary("unet predict: done", summary)
+    if len(sources) == 1:  # into the training run the checkpoint came from
+        values = {"predict/images": float(len(samples)), "predict/seconds": seconds}
+        run_dir = Path(cfg.paths.run_dir)
+        log_to_training_run(sources[0].checkpoint, run_dir, values, [], submission)
     return submission
 
 

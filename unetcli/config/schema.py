@@ -62,6 +62,8 @@ OPTIONAL_KINDS = {
     "hardware.num_workers": {"int", "str"},
     "score.threads": {"int", "str"},
     "images": {"str"},
+    "logger.mlflow.tracking_uri": {"str"},
+    "logger.wandb.entity": {"str"},
 }
 # The same for the keys of conf/inference.yaml, under each node that pulls it in.
 INFERENCE_KINDS = {

@@ -1,93 +1,80 @@
-"""What a run writes as it goes: TensorBoard events and metrics.csv, from the main process."""
+"""What a run writes as it goes, from the main process: metrics.csv and the chosen loggers.
+
+The loggers (`logger=[tensorboard,mlflow]`, conf/logger/) are `unetcli.tracking` trackers
+behind one interface; TensorBoard alone when none are given, metrics.csv always.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-from torch.utils.tensorboard import SummaryWriter
 
-from unetcli.core.files import write_failed
-from unetcli.training.history import MetricsCSV
+from unetcli.errors import UnetError
+from unetcli.tracking.base import RunInfo, Tracker
+from unetcli.tracking.build import build_trackers
+from unetcli.tracking.tensorboard import TensorBoardTracker
+from unetcli.tracking.trackers import Trackers
 
 
 class RunLog:
-    """TensorBoard scalars and images plus one metrics.csv row per epoch.
+    """Scalars, images, text and artifacts to every tracker of the run.
 
-    Closed on leaving the `with` block however the run ends, so the last
-    events reach disk after an error or Ctrl-C too. With `enabled=False`
-    (processes other than the main one) nothing is written.
+    Closed on leaving the `with` block however the run ends, so the last events reach disk
+    after an error or Ctrl-C too (and a tracker's run is marked failed). With
+    `enabled=False` (processes other than the main one) nothing is written.
     """
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        enabled: bool = True,
+        trackers: list[Tracker] | None = None,
+        info: RunInfo | None = None,
+    ) -> None:
         self.enabled = enabled
-        self.writer = None
-        if enabled:
-            try:
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"))
-            except OSError as err:
-                raise write_failed(run_dir / "tensorboard", "TensorBoard events in", err) from err
-        self.history = MetricsCSV(run_dir / "metrics.csv")
+        chosen = trackers if trackers is not None else [TensorBoardTracker()]
+        if trackers is None:
+            chosen = chosen + build_trackers(None)  # metrics.csv after the events
+        self.trackers = Trackers(chosen if enabled else [])
+        self.trackers.call("start", info or RunInfo(Path(run_dir), Path(run_dir).name))
+
+    def params(self, values: dict[str, str], tags: dict[str, str]) -> None:
+        self.trackers.call("params", values)
+        self.trackers.call("tags", tags)
 
     def step(self, loss: float, global_step: int) -> None:
-        if self.writer is not None:
-            self.events("add_scalar", "train/loss", loss, global_step)
+        self.trackers.call("step", loss, global_step)
 
     def epoch(self, epoch: int, metrics: dict[str, float], lr: float, seconds: float) -> None:
-        """Epoch scalars to TensorBoard and a row to metrics.csv."""
-        if not self.enabled:
-            return
-        for key, value in metrics.items():
-            if key != "train/loss":
-                self.events("add_scalar", key, value, epoch)
-        self.events("add_scalar", "train/epoch_loss", metrics["train/loss"], epoch)
-        self.events("add_scalar", "lr", lr, epoch)
-        self.flush()
-        row = {
-            "epoch": epoch,
-            **{k.replace("/", "_"): round(v, 6) for k, v in metrics.items()},
-            "lr": lr,
-            "seconds": round(seconds, 2),
-        }
-        try:
-            self.history.append(row)
-        except OSError as err:
-            raise write_failed(self.history.path, "the metrics table", err) from err
+        """Epoch scalars to the trackers and a row to metrics.csv."""
+        self.trackers.call("epoch", epoch, metrics, lr, seconds)
 
     def image(self, tag: str, picture: np.ndarray, epoch: int) -> None:
-        if self.writer is not None:
-            self.events("add_image", tag, picture, epoch, dataformats="HWC")
+        self.trackers.call("image", tag, picture, epoch)
 
     def text(self, tag: str, text: str) -> None:
-        if self.writer is not None:
-            self.events("add_text", tag, text)
+        self.trackers.call("text", tag, text)
 
-    def events(self, method: str, *args: object, **kwargs: object) -> None:
-        """Call a SummaryWriter method; a full disk or read-only folder becomes one paragraph.
+    def artifacts(self, paths: list[Path], folder: str) -> None:
+        self.trackers.call("artifacts", paths, folder)
 
-        TensorBoard writes from a background thread and raises its error at the next call;
-        the events written before stay readable (a reader stops at a cut last record).
-        """
-        try:
-            getattr(self.writer, method)(*args, **kwargs)
-        except OSError as err:
-            folder = Path(self.writer.log_dir)
-            raise write_failed(folder, "TensorBoard events in", err) from err
+    def record(self) -> dict[str, dict]:
+        """Plain data finding the trackers' runs again, for the checkpoint."""
+        return self.trackers.record()
 
-    def flush(self) -> None:
-        if self.writer is not None:
-            self.events("flush")
-
-    def close(self) -> None:
-        if self.writer is not None:
+    def close(self, failed: bool = False) -> None:
+        """Finish every tracker, even after one failed to (its error is raised after)."""
+        live, self.trackers = self.trackers.live, Trackers([])
+        error: UnetError | None = None
+        for tracker in live:
             try:
-                self.flush()
-            finally:
-                writer, self.writer = self.writer, None
-                with contextlib.suppress(OSError):  # already reported by flush()
-                    writer.close()
+                Trackers([tracker]).call("finish", failed)
+            except UnetError as err:
+                error = error or err
+        if error is not None:
+            raise error
 
     def __enter__(self) -> RunLog:
         return self
@@ -98,4 +85,4 @@ class RunLog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(failed=exc_type is not None)

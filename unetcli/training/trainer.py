@@ -26,6 +26,9 @@ from unetcli.core.task import Task
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.models.contract import build_model
+from unetcli.tracking.base import RunInfo, flatten
+from unetcli.tracking.build import build_trackers
+from unetcli.tracking.provenance import provenance_tags
 from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
 from unetcli.training.early_stopping import EarlyStopping
@@ -85,6 +88,8 @@ class Trainer:
             float(self.opts.early_stopping.min_delta),
         )
         self.position: dict | None = None  # of a mid-epoch checkpoint being resumed
+        self.tracking: dict = {}  # the tracker runs of the run resumed (state["tracking"])
+        self.log: RunLog | None = None
         self.budget_spent = 0.0  # of trainer.time_budget, by the run resumed
         self.bad_files = BadFiles(cfg.dataset.on_bad_file, self.ckpt_dir)
         self.nonfinite = NonFiniteSteps(self.opts.max_bad_steps, self.opts.bad_steps_lr_factor)
@@ -125,6 +130,7 @@ class Trainer:
         self.last_epoch = int(state["epoch"])
         self.global_step = int(state.get("global_step", 0))
         self.best_value, self.best_epoch = state.get("best_value"), int(state.get("best_epoch", 0))
+        self.tracking = state.get("tracking") or {}
         if self.start_epoch > int(self.opts.epochs):
             raise UnetError(
                 f"{path} has already trained {state['epoch']} epochs; set trainer.epochs to "
@@ -135,39 +141,57 @@ class Trainer:
     def fit(self) -> dict:
         """Train every epoch (or until early stopping); returns the run's result."""
         self.announce()
-        metrics: dict[str, float] = {}
-        stopped_early = False
-        with (
-            RunLog(self.run_dir, enabled=self.processes.is_main) as self.log,
-            Preemption(self.opts.checkpoint_every) as self.preemption,
-        ):
+        with self.open_log() as self.log, Preemption(self.opts.checkpoint_every) as self.preemption:
             self.log.text("hardware", self.runtime.describe())  # hardware.json says the same
             try:
-                epoch = self.start_epoch
-                while epoch <= int(self.opts.epochs):  # a time budget may change it
-                    metrics, stopped_early = self.run_epoch(epoch)
-                    if stopped_early:
-                        break
-                    epoch += 1
+                metrics, stopped_early = self.run_epochs()
             except KeyboardInterrupt:
                 raise self.interrupted() from None
-        result = {
-            "monitor": self.opts.monitor,
-            "mode": self.opts.monitor_mode,
-            "best_value": self.best_value,
-            "best_epoch": self.best_epoch,
-            "epochs": self.last_epoch,
-            "stopped_early": stopped_early,
-            "final": metrics,
-            "run_dir": str(self.run_dir),
-            "seconds": round(time.time() - self.started, 1),
-            **self.nonfinite.summary(),
-            "skipped_files": self.bad_files.skipped,
-        }
-        if self.processes.is_main:
-            write_result(self.run_dir, result)
-            print_training_summary(result, self.ckpt_dir)
+            result = {
+                "monitor": self.opts.monitor,
+                "mode": self.opts.monitor_mode,
+                "best_value": self.best_value,
+                "best_epoch": self.best_epoch,
+                "epochs": self.last_epoch,
+                "stopped_early": stopped_early,
+                "final": metrics,
+                "run_dir": str(self.run_dir),
+                "seconds": round(time.time() - self.started, 1),
+                **self.nonfinite.summary(),
+                "skipped_files": self.bad_files.skipped,
+            }
+            if self.processes.is_main:
+                write_result(self.run_dir, result)
+                files = [self.ckpt_dir / "best.pt", self.run_dir / "metrics.csv"]
+                self.log.artifacts([*files, self.run_dir / "result.json"], "")
+                print_training_summary(result, self.ckpt_dir)
         return result
+
+    def run_epochs(self) -> tuple[dict[str, float], bool]:
+        """Every epoch from the first (or resumed) one; (last metrics, stopped early)."""
+        metrics: dict[str, float] = {}
+        epoch = self.start_epoch
+        while epoch <= int(self.opts.epochs):  # a time budget may change it
+            metrics, stopped_early = self.run_epoch(epoch)
+            if stopped_early:
+                return metrics, True
+            epoch += 1
+        return metrics, False
+
+    def open_log(self) -> RunLog:
+        """The run's loggers (main process only), told the config, hardware and provenance.
+
+        A resumed run continues its tracker runs (their ids are in the checkpoint); a job
+        of a sweep names its sweep folder as its group.
+        """
+        is_main = self.processes.is_main
+        info = RunInfo(self.run_dir, self.run_dir.name, self.cfg.tracking.group, self.tracking)
+        trackers = build_trackers(self.cfg.logger) if is_main else []
+        log = RunLog(self.run_dir, is_main, trackers, info)
+        if is_main:
+            choice = {"hardware.choice": self.runtime.describe()}
+            log.params({**flatten(self.config), **choice}, provenance_tags())
+        return log
 
     def run_epoch(self, epoch: int) -> tuple[dict[str, float], bool]:
         """Train, validate, log, keep checkpoints; returns (metrics, stop now)."""
@@ -330,6 +354,9 @@ class Trainer:
             "budget_spent": self.budget.spent() if self.budget else None,
             "monitor": self.opts.monitor,
             "config": self.config,
+            # Plain data (ids and settings): a resumed run, evaluate and predict find the
+            # tracker runs again.
+            "tracking": self.log.record() if self.log is not None else {},
         }
 
     def announce(self) -> None:

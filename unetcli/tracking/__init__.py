@@ -1,0 +1,1 @@
+"""Experiment trackers beside the run folder: TensorBoard, metrics.csv, MLflow, W&B."""
