@@ -11,7 +11,7 @@ import torch
 from mlflow import tracking as mlflow_tracking
 
 from tests.helpers import run_command, tiny_overrides
-from unetcli.tracking.base import flatten
+from unetcli.tracking.interface import flatten
 
 pytestmark = pytest.mark.slow
 

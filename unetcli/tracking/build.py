@@ -13,8 +13,8 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.errors import UnetError
-from unetcli.tracking.base import Tracker
 from unetcli.tracking.csv_table import CSVTracker
+from unetcli.tracking.interface import Tracker
 
 
 def build_trackers(logger: DictConfig | None) -> list[Tracker]:

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from unetcli.core.files import write_failed
-from unetcli.tracking.base import RunInfo, Tracker
 from unetcli.tracking.history import MetricsCSV
+from unetcli.tracking.interface import RunInfo, Tracker
 
 
 class CSVTracker(Tracker):

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from unetcli.core.checkpoints import load_checkpoint
-from unetcli.tracking.base import RunInfo, Tracker
 from unetcli.tracking.build import reopen
+from unetcli.tracking.interface import RunInfo, Tracker
 from unetcli.tracking.trackers import Trackers
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from unetcli.tracking.base import RunInfo, Tracker, missing_extra
+from unetcli.tracking.interface import RunInfo, Tracker, missing_extra
 from unetcli.tracking.mlflow_links import MEMBERS_TAG, gathering_parent, submission_trace
 
 SWEEP_TAG = "unet.sweep"

@@ -10,7 +10,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from unetcli.core.files import write_failed
-from unetcli.tracking.base import RunInfo, Tracker
+from unetcli.tracking.interface import RunInfo, Tracker
 
 
 class TensorBoardTracker(Tracker):

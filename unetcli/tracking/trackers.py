@@ -14,7 +14,7 @@ import textwrap
 from typing import Any
 
 from unetcli.errors import UnetError
-from unetcli.tracking.base import Tracker
+from unetcli.tracking.interface import Tracker
 
 
 class Trackers:

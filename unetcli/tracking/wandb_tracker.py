@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from unetcli.tracking.base import RunInfo, Tracker, missing_extra
+from unetcli.tracking.interface import RunInfo, Tracker, missing_extra
 
 
 class WandbTracker(Tracker):

@@ -12,8 +12,8 @@ from types import TracebackType
 import numpy as np
 
 from unetcli.errors import UnetError
-from unetcli.tracking.base import RunInfo, Tracker
 from unetcli.tracking.build import build_trackers
+from unetcli.tracking.interface import RunInfo, Tracker
 from unetcli.tracking.tensorboard import TensorBoardTracker
 from unetcli.tracking.trackers import Trackers
 

@@ -26,8 +26,8 @@ from unetcli.core.task import Task
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.models.contract import build_model
-from unetcli.tracking.base import RunInfo, flatten
 from unetcli.tracking.build import build_trackers
+from unetcli.tracking.interface import RunInfo, flatten
 from unetcli.tracking.provenance import provenance_tags
 from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
