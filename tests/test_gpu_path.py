@@ -21,6 +21,7 @@ from tests.helpers import compose, run_command, tiny_overrides
 from unetcli.core import hardware
 from unetcli.core.hardware import Runtime, resolve_hardware, rule_workers
 from unetcli.core.task import Task
+from unetcli.errors import UnetError
 from unetcli.losses import BCELoss
 from unetcli.training.nonfinite import NonFiniteSteps
 from unetcli.training.schedulers import Schedule
@@ -265,3 +266,28 @@ def test_the_nan_diagnosis_runs_under_the_runs_autocast():
 
 def test_step_result_defaults_keep_old_callers():
     assert StepResult(1.0, None, torch.zeros(1)).skipped is False
+
+
+def test_two_processes_on_one_gpu_are_refused_in_one_paragraph():
+    from unetcli.distributed.devices import local_device
+    from unetcli.distributed.env import Placement
+
+    second = Placement(rank=1, world_size=2, local_rank=1, local_world_size=2)
+    assert local_device(second, devices=2, visible="") == 1
+    assert local_device(second, devices=1, visible="3") == 0  # srun --gpus-per-task: its own
+    with pytest.raises(UnetError) as refused:
+        local_device(second, devices=1, visible="")
+    message = str(refused.value)
+    assert "\n" not in message and "share one GPU" in message and "Duplicate GPU" in message
+    with pytest.raises(UnetError):
+        local_device(Placement(2, 3, 2, 3), devices=2, visible="0,1")
+
+
+def test_ddp_skips_needless_buffer_broadcasts_and_gradient_copies():
+    from unetcli.distributed.devices import ddp_options
+
+    synced = ddp_options(on_cuda=True, device=0, sync_batchnorm=True)
+    assert synced == {
+        "device_ids": [0], "broadcast_buffers": False, "gradient_as_bucket_view": True
+    }
+    assert ddp_options(False, None, sync_batchnorm=False)["broadcast_buffers"] is True
