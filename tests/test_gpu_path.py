@@ -291,3 +291,23 @@ def test_ddp_skips_needless_buffer_broadcasts_and_gradient_copies():
         "device_ids": [0], "broadcast_buffers": False, "gradient_as_bucket_view": True
     }
     assert ddp_options(False, None, sync_batchnorm=False)["broadcast_buffers"] is True
+
+
+def test_the_plan_treats_cudnn_and_cublas_allocation_failures_as_out_of_memory():
+    from unetcli.plan.trials import out_of_memory
+
+    assert out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling"))
+    assert not out_of_memory(RuntimeError("shapes cannot be multiplied"))
+
+
+def test_the_plan_times_with_the_device_waited_for_and_the_runtime_applied(monkeypatch):
+    from unetcli.plan import trials
+
+    events = []
+    monkeypatch.setattr(trials, "sync", lambda device: events.append("sync"))
+    monkeypatch.setattr(Runtime, "apply", lambda self: events.append("apply"))
+    cfg = compose("plan", ["model.widths=[4,8]", "plan.steps=2"])
+    runtime = Runtime(torch.device("cpu"), None, False, 0, False)
+    run = trials.measure(cfg, "tiny", cfg.model, runtime, (2, 32, 32))
+    assert run.failed is None and events == ["apply", "sync", "sync", "sync"]
