@@ -65,6 +65,16 @@ def bf16_supported(device: torch.device) -> bool:
     return cpu_has_bf16()
 
 
+def on_device(tensor: torch.Tensor, device: torch.device) -> bool:
+    """Whether `tensor` lives on `device`; "cuda" means the current CUDA device (a tensor
+    reports "cuda:0", which compares unequal to "cuda")."""
+    if tensor.device.type != device.type:
+        return False
+    if device.index is None and device.type == "cuda":
+        return tensor.device.index == torch.cuda.current_device()
+    return device.index is None or tensor.device.index == device.index
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where and how tensors are computed for one run."""
@@ -121,8 +131,12 @@ class Runtime:
         return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
     def to_input(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device, non_blocking=self.pin_memory)
-        if self.channels_last:
+        """`images` on this device, in its memory format; the same tensor, untouched, if it
+        already is: prediction uploads a batch once and every TTA view and ensemble member
+        passes it here again at no cost."""
+        if not on_device(images, self.device):
+            images = images.to(self.device, non_blocking=self.pin_memory)
+        if self.channels_last and not images.is_contiguous(memory_format=torch.channels_last):
             images = images.contiguous(memory_format=torch.channels_last)
         return images
 
@@ -240,7 +254,6 @@ def resolve_hardware(cfg: DictConfig) -> Runtime:
     pin_memory = _flag(cfg.get("pin_memory", "auto"), on_cuda, "pin_memory")
     threads = thread_count(cfg.get("threads", "auto"), "hardware.threads")
     return Runtime(device, dtypes[precision], channels_last, int(workers), pin_memory, threads)
-
 
 
 def release_memory(device: torch.device) -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
-import torch
 
 from unetcli.core.console import progress_bar
 from unetcli.core.placement import Geometry, restore_size
@@ -29,6 +28,7 @@ from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.inference.dataset import InferenceDataset, collate_items, same_shape_groups
 from unetcli.inference.ordered import OrderedWork
 from unetcli.inference.predictor import Predictor
+from unetcli.inference.transfer import stack_batch, to_host
 
 R = TypeVar("R")
 
@@ -110,8 +110,9 @@ class Engine:
         ):
             for items in loader:
                 for group in same_shape_groups(items):
-                    probs = predictor(torch.stack([item["image"] for item in group]))
-                    for item, one in zip(group, probs.cpu().numpy()):
+                    images = stack_batch([item["image"] for item in group], predictor.runtime)
+                    probs = to_host(predictor(images), predictor.runtime)
+                    for item, one in zip(group, probs):
                         index = start + int(item["index"])
                         if index >= done:
                             work.submit(index, item["geometry"], one, item["mask"])
