@@ -311,3 +311,57 @@ def test_the_plan_times_with_the_device_waited_for_and_the_runtime_applied(monke
     runtime = Runtime(torch.device("cpu"), None, False, 0, False)
     run = trials.measure(cfg, "tiny", cfg.model, runtime, (2, 32, 32))
     assert run.failed is None and events == ["apply", "sync", "sync", "sync"]
+
+
+def test_one_candidates_model_is_on_the_gpu_at_a_time_the_one_timed(tmp_path, monkeypatch):
+    """The tuner's residency as on CUDA, its moves recorded instead of made: whenever a
+    candidate's step runs, its model is the only one on the device."""
+    from unetcli.tuning import training
+    from unetcli.tuning.residency import OneOnDevice
+
+    where: dict[int, str] = {}
+    alone: list[bool] = []
+
+    class PretendCuda(OneOnDevice):
+        def __init__(self, device: torch.device) -> None:
+            super().__init__(CUDA, lambda step, to: where.__setitem__(id(step), to.type))
+
+    real_call = TrainingStep.__call__
+
+    def call(self: TrainingStep, batch: dict) -> StepResult:
+        alone.append([key for key, kind in where.items() if kind == "cuda"] == [id(self)])
+        return real_call(self, batch)
+
+    monkeypatch.setattr(training, "OneOnDevice", PretendCuda)
+    monkeypatch.setattr(TrainingStep, "__call__", call)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    overrides = [
+        *tiny_overrides(tmp_path, objects=4),
+        "hardware=cpu",
+        "hardware.tune=true",
+        "hardware.precision=fp32",  # two candidates: fp32 and fp32-cl
+        "hardware.compile=false",
+        "hardware.tune_budget.seconds=3",
+        "hardware.tune_budget.share=null",
+        "hardware.tune_budget.rounds=3",
+        f"paths.run_dir={tmp_path / 'run'}",
+    ]
+    runtime = training.training_runtime(compose("train", overrides))
+    assert "measured" in runtime.reason
+    assert len(where) == 2 and len(alone) >= 2 * 4  # warm-up and 3 rounds of both
+    assert all(alone)
+
+
+def test_a_step_moves_with_its_optimizer_state_but_not_adams_step_count():
+    from unetcli.tuning.residency import move_step
+
+    model = torch.nn.Conv2d(3, 1, 3, padding=1)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(1, 3, 8, 8)).mean().backward()
+    optimizer.step()
+    step = SimpleNamespace(model=model, optimizer=optimizer)
+    move_step(step, torch.device("meta"))
+    assert all(p.device.type == "meta" for p in model.parameters())
+    for state in optimizer.state.values():
+        assert state["exp_avg"].device.type == "meta" and state["exp_avg_sq"].is_meta
+        assert state["step"].device.type == "cpu"

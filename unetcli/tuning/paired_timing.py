@@ -40,10 +40,26 @@ class Measured:
     reference_step: float | None = None
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A step with work to do before its clock starts: `place` (e.g. its model and optimizer
+    state moved onto the GPU, the previous candidate's moved off), waited for, untimed."""
+
+    call: Step
+    place: Callable[[], None]
+
+    def __call__(self) -> float:
+        return self.call()
+
+
 def _run(step: Step, sync: Sync) -> tuple[float, str | None]:
     """(seconds until the step's device work is done, why it is out or None)."""
     start = time.perf_counter()
     try:
+        if isinstance(step, Placed):
+            step.place()
+            sync()
+            start = time.perf_counter()
         value = step()
         sync()
     except (RuntimeError, ValueError, NotImplementedError) as err:

@@ -25,7 +25,8 @@ from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
 from unetcli.tuning.decision import TuningReport, measured_report, worth_caching
-from unetcli.tuning.paired_timing import Measured, measure
+from unetcli.tuning.paired_timing import Measured, Placed, measure
+from unetcli.tuning.residency import OneOnDevice
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -154,6 +155,7 @@ def _measure_training(
     report.tolerance = tolerance
     step, seconds = steps[chosen.name], len(batch["image"]) / measured.rates[chosen.name]
     del steps
+    work.resident.place(step)
     runtime = chosen.runtime(base)
     with runtime.flags():
         _tune_threads(report, pairs, (data.train_loader, step, runtime), seconds, budget)
@@ -170,17 +172,26 @@ class _Work:
     loss_fn: object
     batch: dict
     budget: Budget
+    resident: OneOnDevice | None = None
 
     def time(self, options: list[Candidate], limit) -> tuple[Measured, dict]:
-        """Each candidate's fresh step timed under its own flags; (the measure, the steps)."""
-        release_memory(self.base.device)  # the previous phase's models and optimizer states
+        """Each candidate's fresh step timed under its own flags; (the measure, the steps).
+
+        On CUDA one candidate's model and optimizer state is on the GPU at a time
+        (`residency`), the one being timed; `self.resident.place(step)` puts another there.
+        """
+        self.resident = OneOnDevice(self.base.device)  # lets go of the previous phase's
+        release_memory(self.base.device)  # models and optimizer states
         runtimes = {c.name: c.runtime(self.base) for c in options}
         steps = {}
         for name, runtime in runtimes.items():
             with runtime.flags():
-                steps[name] = fresh_step(self.cfg, runtime, self.loss_fn)
+                steps[name] = self.resident.adopt(fresh_step(self.cfg, runtime, self.loss_fn))
         timed = {
-            name: under_flags(runtimes[name], lambda s=s: s(self.batch).loss)
+            name: Placed(
+                under_flags(runtimes[name], lambda s=s: s(self.batch).loss),
+                lambda s=s: self.resident.place(s),
+            )
             for name, s in steps.items()
         }
         warmup = {c.name: 3 if c.compile else 1 for c in options}
