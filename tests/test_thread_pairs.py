@@ -23,7 +23,7 @@ CPU = torch.device("cpu")
 
 @pytest.mark.parametrize(
     ("cores", "cuda", "workers"),
-    [(1, False, 0), (2, False, 0), (2, True, 1), (4, False, 3), (16, False, 4), (16, True, 4)],
+    [(1, False, 0), (2, False, 0), (2, True, 1), (4, False, 3), (16, False, 4), (16, True, 15)],
 )
 def test_the_rule_gives_workers_a_core_of_their_own(cores, cuda, workers):
     assert rule_workers(cores, cuda) == workers

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing.spawn import ProcessContext, ProcessException
 
 from unetcli.core.hardware import resolve_hardware
+from unetcli.distributed.devices import local_device
 from unetcli.distributed.env import Placement, external_placement, set_placement_env
 from unetcli.distributed.group import (
     choose_backend,
@@ -81,7 +82,7 @@ def processes_for(placement: Placement, cfg: DictConfig) -> DistributedProcesses
     sync = use_sync_batchnorm(cfg.hardware.sync_batchnorm)
     if device.type == "cuda":
         # srun may show each task only its own GPU (--gpus-per-task): then it is device 0.
-        torch.cuda.set_device(placement.local_rank % max(cuda_devices(), 1))
+        torch.cuda.set_device(local_device(placement, cuda_devices()))
     return DistributedProcesses(placement, backend, gradient_group(backend), sync)
 
 

@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from unetcli.distributed.batch_sums import summed_over
 from unetcli.distributed.batchnorm import synchronise_batchnorm
+from unetcli.distributed.devices import ddp_options
 
 T = TypeVar("T")
 
@@ -154,11 +155,9 @@ class DistributedProcesses(Processes):
 
         self.synchronised = self._synchronise_batchnorm(model) if self.sync_batchnorm else 0
         on_cuda = next(model.parameters()).device.type == "cuda"
-        return DistributedDataParallel(
-            model,
-            device_ids=[torch.cuda.current_device()] if on_cuda else None,
-            process_group=self.group,
-        )
+        device = torch.cuda.current_device() if on_cuda else None
+        options = ddp_options(on_cuda, device, bool(self.sync_batchnorm))
+        return DistributedDataParallel(model, process_group=self.group, **options)
 
     def _synchronise_batchnorm(self, model: torch.nn.Module) -> int:
         """torch's SyncBatchNorm with nccl; ours on gloo (SyncBatchNorm is CUDA-only)."""

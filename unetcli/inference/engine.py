@@ -15,20 +15,23 @@ that every image is predicted exactly as one process would predict it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
-import torch
 
 from unetcli.core.console import progress_bar
+from unetcli.core.hardware import varying_shapes
 from unetcli.core.placement import Geometry, restore_size
 from unetcli.datasets.base import Sample
 from unetcli.datasets.loaders import make_loader
+from unetcli.datasets.sizes import mixed_sizes
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.inference.dataset import InferenceDataset, collate_items, same_shape_groups
 from unetcli.inference.ordered import OrderedWork
 from unetcli.inference.predictor import Predictor
+from unetcli.inference.transfer import stack_batch, to_host
 
 R = TypeVar("R")
 
@@ -107,12 +110,22 @@ class Engine:
         with (
             OrderedWork(finish, sink.take, options.threads, pending) as work,
             progress_bar(total=len(samples), desc=self.progress) as bar,
+            _autotuning(predictor, samples),
         ):
             for items in loader:
                 for group in same_shape_groups(items):
-                    probs = predictor(torch.stack([item["image"] for item in group]))
-                    for item, one in zip(group, probs.cpu().numpy()):
+                    images = stack_batch([item["image"] for item in group], predictor.runtime)
+                    probs = to_host(predictor(images), predictor.runtime)
+                    for item, one in zip(group, probs):
                         index = start + int(item["index"])
                         if index >= done:
                             work.submit(index, item["geometry"], one, item["mask"])
                     bar.update(len(group))
+
+
+def _autotuning(predictor: Predictor, samples: Sequence[Sample]) -> AbstractContextManager:
+    """cuDNN autotuning off while whole images of several sizes are predicted one shape
+    after another (`mode=full`): each new shape would be autotuned again. Resized images,
+    sliding windows and overlap tiles keep one shape and keep it on."""
+    whole = predictor.options.mode == "full" and predictor.first.model.output_margin == 0
+    return varying_shapes() if whole and mixed_sizes(samples) else nullcontext()

@@ -31,6 +31,7 @@ from unetcli.inference.geometry import tracked
 from unetcli.inference.modes import cover
 from unetcli.inference.options import InferenceOptions, inference_options, inference_transform
 from unetcli.inference.restore import Restored, restore
+from unetcli.inference.transfer import to_host
 from unetcli.inference.tta import with_tta
 
 
@@ -92,8 +93,13 @@ class Predictor:
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Probabilities (N, C, h, w) float32 on the device, in model-input space."""
+        """Probabilities (N, C, h, w) float32 on the device, in model-input space.
+
+        The batch is uploaded here, once: every TTA view and ensemble member computes on
+        that copy on the device (`cover` passes it to `Runtime.to_input`, a no-op there).
+        """
         options = self.options
+        images = self.runtime.to_input(images)
         total: torch.Tensor | None = None
         for member in self.members:
 
@@ -108,7 +114,7 @@ class Predictor:
     def image_probabilities(self, image: np.ndarray) -> np.ndarray:
         """One image in memory (H, W, C) -> probabilities (C, H, W) at its own size."""
         tensor, geometry = prepare(tracked(self.transform()), image)
-        probs = self(tensor[None])[0].cpu().numpy()
+        probs = to_host(self(tensor[None])[0], self.runtime)
         return restore_size(probs, geometry)
 
 

@@ -54,11 +54,24 @@ def check_target(task: Task, logits: torch.Tensor, target: torch.Tensor) -> None
             f"{tuple(target.shape)}. Check dataset.task and dataset.num_classes against the "
             "masks (a multilabel task reads one mask per class: dataset.layout.class_folders)."
         )
+    if target.device.type == "cpu":
+        check_mask_values(task, target)
+
+
+def check_mask_values(task: Task | None, target: torch.Tensor) -> None:
+    """Raise a UnetError when a mask holds a value that is no label of `task`.
+
+    Reading the verdict is a host read: on a GPU it would wait for the device in every
+    step, so `check_target` checks masks on the CPU only and a GPU training step checks
+    its batch's masks here before uploading them. None (a loss without a task): no check.
+    """
+    if task is None:
+        return
     scored = target if task.ignore_index is None else target[task.valid(target)]
     if scored.numel() == 0:
         return
     low, high = torch.aminmax(scored)
-    if low < 0 or high >= task.label_count:
+    if bool((low < 0) | (high >= task.label_count)):
         values = scored.unique()
         found = values[(values < 0) | (values >= task.label_count)].tolist()[:6]
         ignore = "" if task.ignore_index is None else f" (or {task.ignore_index}, ignored)"

@@ -22,6 +22,7 @@ from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.loaders import loader_settings
+from unetcli.datasets.sizes import mixed_sizes
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
@@ -119,6 +120,9 @@ class TrainingData:
     sampler: EpochSampler
     #: Dataset indices of the validation images shown in TensorBoard each epoch.
     examples: frozenset[int]
+    #: Validation sees whole images (no `dataset.image_size`) of more than one size:
+    #: cuDNN autotuning is turned off while it runs (`hardware.varying_shapes`).
+    val_sizes_vary: bool = False
 
 
 def _weight_maps(loss_fn: torch.nn.Module, dataset_cfg: DictConfig) -> WeightMapCache | None:
@@ -206,8 +210,9 @@ def build_training_data(
     n_examples = min(int(trainer.log_images), len(val_samples))
     spread = np.linspace(0, len(val_samples) - 1, n_examples).round().astype(int).tolist()
     examples = frozenset(spread) if n_examples else frozenset()
+    vary = not cfg.dataset.get("image_size") and mixed_sizes(val_samples)
     return TrainingData(
-        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples
+        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary
     )
 
 

@@ -29,6 +29,9 @@ class NonFiniteSteps:
         self.in_a_row = 0
         self.restores = 0
         self.images: list[str] = []
+        #: Steps fp16's grad scaler skipped (an overflow while it finds its scale): not
+        #: trained, so not counted as steps, yet no fault of the data.
+        self.scaler_skipped = 0
 
     def good(self) -> None:
         self.in_a_row = 0
@@ -46,7 +49,11 @@ class NonFiniteSteps:
         return "restore" if self.restores == 1 else "stop"
 
     def summary(self) -> dict:
-        return {"nonfinite_steps": self.total, "nonfinite_restores": self.restores}
+        return {
+            "nonfinite_steps": self.total,
+            "nonfinite_restores": self.restores,
+            "scaler_skipped_steps": self.scaler_skipped,
+        }
 
     def stop_error(self, module: str | None, fp16: bool) -> UnetError:
         where = f"the first module whose output was not finite is {module}" if module else (
@@ -117,8 +124,19 @@ def handle_bad_step(trainer, batch: dict, images: torch.Tensor, what: str) -> No
     if action == "restore" and last.is_file():
         restore_last_good(trainer, last)
     elif action != "skip":
-        module = first_nonfinite_module(trainer.model, lambda: trainer.model(images))
+        module = first_nonfinite_module(trainer.model, diagnosis_forward(trainer, images))
         raise trainer.nonfinite.stop_error(module, trainer.scaler.is_enabled())
+
+
+def diagnosis_forward(trainer, images: torch.Tensor) -> Callable[[], object]:
+    """The failing forward pass as training ran it: under the run's autocast, or an fp16/bf16
+    overflow would vanish in fp32 and be reported as "every module's output was finite"."""
+
+    def forward() -> object:
+        with trainer.runtime.autocast():
+            return trainer.model(images)
+
+    return forward
 
 
 def restore_last_good(trainer, path) -> None:

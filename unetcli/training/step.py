@@ -16,10 +16,11 @@ import torch
 from omegaconf import DictConfig
 
 from unetcli.config.instantiate import build
-from unetcli.core.hardware import Runtime
+from unetcli.core.hardware import Runtime, host_values
 from unetcli.core.spatial import center_crop, mirror_pad
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
+from unetcli.losses._targets import check_mask_values
 from unetcli.models.contract import SegmentationModel, build_model
 
 MIRROR_CONTEXT = ("auto", True, False)
@@ -86,22 +87,17 @@ def compute_loss(
     return loss_fn(logits, masks, weight)
 
 
-def gradients_finite(parameters: Iterable[torch.nn.Parameter]) -> bool:
-    """One sync: the norm of all gradients is finite."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return True
-    return bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))  # foreach kernels
-
-
 @dataclass(frozen=True)
 class StepResult:
     """One step's loss; `bad` names what was not finite ("loss", "gradient"), in which case
-    the optimizer was not stepped; `images` is the model's input (to find the culprit)."""
+    the optimizer was not stepped; `images` is the model's input (to find the culprit).
+    `skipped`: fp16's grad scaler found an overflow and skipped the optimizer (and backed
+    off its scale): no training step was taken, though nothing is wrong with the run."""
 
     loss: float
     bad: str | None
     images: torch.Tensor
+    skipped: bool = False
 
 
 @dataclass
@@ -111,6 +107,9 @@ class TrainingStep:
     `net` is what the forward pass calls (DistributedDataParallel over several processes);
     `processes` makes a batch Dice cover every process's images and lets every process skip
     a bad step together.
+
+    The step waits for the device once: the loss and the gradient norm are read together
+    (`host_values`) after the backward pass, and the processes agree on the host values.
     """
 
     model: SegmentationModel
@@ -129,29 +128,51 @@ class TrainingStep:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
 
     def __call__(self, batch: dict) -> StepResult:
-        runtime, processes = self.runtime, self.processes
+        runtime = self.runtime
+        if runtime.device.type != "cpu":  # checked on the host: no wait for the device
+            check_mask_values(getattr(self.loss_fn, "task", None), batch["mask"])
         images = runtime.to_input(with_context(batch["image"], self.model, self.mirror_context))
         masks = batch["mask"].to(runtime.device, non_blocking=runtime.pin_memory)
         with runtime.autocast():
             logits = self.net(images)
         masks = crop_to_output(masks, logits)
-        with processes.whole_batch():  # a batch Dice covers every process's images
+        with self.processes.whole_batch():  # a batch Dice covers every process's images
             loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
-        value = loss.item()
         self.optimizer.zero_grad(set_to_none=True)
-        # Skipped before the optimizer and scaler see it, by every process alike.
-        if not processes.all_true(math.isfinite(value)):
-            return StepResult(value, "loss", images)
         self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # (nothing without a scaler; its step would)
+        value, norm = host_values(loss, self._gradient_norm())  # the step's one wait
+        return self._finish(value, norm, images)
+
+    def _gradient_norm(self) -> torch.Tensor:
+        """The norm of all gradients, clipped to `grad_clip_norm` where set (no host read)."""
         if self.grad_clip_norm:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip_norm)
-        if not self.scaler.is_enabled() and not gradients_finite(self.params):
-            self.optimizer.zero_grad(set_to_none=True)  # (a scaler skips its own)
-            return StepResult(value, "gradient", images)
+            return torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip_norm)
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not grads:
+            return torch.zeros((), device=self.runtime.device)
+        return torch.nn.utils.get_total_norm(grads)  # foreach kernels
+
+    def _finish(self, value: float, norm: float, images: torch.Tensor) -> StepResult:
+        """Step the optimizer, or skip: a non-finite loss by every process alike, a
+        non-finite gradient as the scaler would (the scaler backs off its scale)."""
+        if not self.processes.all_true(math.isfinite(value)):
+            return self._skip(StepResult(value, "loss", images))
+        if not math.isfinite(norm):
+            if self.scaler.is_enabled():  # fp16 overflow: the scaler's own business
+                return self._skip(StepResult(value, None, images, skipped=True))
+            return self._skip(StepResult(value, "gradient", images))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return StepResult(value, None, images)
+
+    def _skip(self, result: StepResult) -> StepResult:
+        """No optimizer step; the scaler, which has unscaled, updates (backing off its scale
+        after an overflow) so its next step starts clean."""
+        if self.scaler.is_enabled():
+            self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return result
 
 
 def fresh_step(

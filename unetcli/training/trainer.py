@@ -290,6 +290,9 @@ class Trainer:
     def train_step(self, batch: dict, step: int) -> float | None:
         """One training step on a batch; returns its loss (None: skipped, not finite)."""
         result = self.step(batch)
+        if result.skipped:  # fp16's scaler backed off: no step taken, the schedule waits
+            self.nonfinite.scaler_skipped += 1
+            return None
         if result.bad:
             return handle_bad_step(self, batch, result.images, result.bad)
         self.nonfinite.good()

@@ -6,12 +6,14 @@ rank order before they are averaged, so they equal those of one process.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from unetcli.core.console import progress_bar
+from unetcli.core.hardware import varying_shapes
 from unetcli.core.spatial import center_crop
 from unetcli.metrics import METRIC_NAMES, per_image_metrics
 from unetcli.training.step import compute_loss, crop_to_output, with_context
@@ -80,30 +82,37 @@ def _resized(part: torch.Tensor, size: tuple[int, int], key: str) -> torch.Tenso
 def score_validation(trainer: Any) -> ScoreResult:
     """Loss and per-image metrics over the validation split, at the loader's resolution."""
     trainer.model.eval()
-    runtime = trainer.runtime
     per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     # (loss x images) per batch: summed in one order, whatever the number of processes.
     batch_losses: list[tuple[float, int]] = []
     examples = Examples(trainer.data.examples)
     loader = trainer.data.val_loader
     desc = "validate" if trainer.opts.progress and trainer.processes.is_main else None
-    for batch in progress_bar(loader, desc=desc, unit="batch", leave=False):
-        batch = trainer.bad_files.filter(batch)  # dataset.on_bad_file
-        if batch is None:
-            continue
-        images = with_context(batch["image"], trainer.model, trainer.opts.mirror_context)
-        with runtime.autocast():
-            logits = trainer.model(runtime.to_input(images)).float()
-        masks = crop_to_output(batch["mask"].to(runtime.device), logits)
-        loss = compute_loss(trainer.loss_fn, logits, batch, masks).item()
-        batch_losses.append((loss * len(images), len(images)))
-        pred = trainer.task.labels(trainer.task.probabilities(logits))
-        for name, values in per_image_metrics(pred, masks, trainer.task).items():
-            per_image[name].extend(values.tolist())
-        examples.add(batch, masks, pred)
+    with varying_shapes() if trainer.data.val_sizes_vary else contextlib.nullcontext():
+        for batch in progress_bar(loader, desc=desc, unit="batch", leave=False):
+            _score_batch(trainer, batch, (per_image, batch_losses, examples))
     gather = trainer.processes.gather
     per_image = {k: gather(v) for k, v in per_image.items()}
     losses = gather(batch_losses)
     loss = sum(v for v, _ in losses) / max(sum(n for _, n in losses), 1)
     kept = join_examples(trainer.processes.gather_objects(examples.stacked()))
     return ScoreResult(loss, per_image, kept)
+
+
+def _score_batch(trainer: Any, batch: dict, into: tuple[dict, list, Examples]) -> None:
+    """One validation batch's loss, per-image metrics and examples, added to `into`."""
+    per_image, batch_losses, examples = into
+    batch = trainer.bad_files.filter(batch)  # dataset.on_bad_file
+    if batch is None:
+        return
+    runtime = trainer.runtime
+    images = with_context(batch["image"], trainer.model, trainer.opts.mirror_context)
+    with runtime.autocast():
+        logits = trainer.model(runtime.to_input(images)).float()
+    masks = crop_to_output(batch["mask"].to(runtime.device), logits)
+    loss = compute_loss(trainer.loss_fn, logits, batch, masks).item()
+    batch_losses.append((loss * len(images), len(images)))
+    pred = trainer.task.labels(trainer.task.probabilities(logits))
+    for name, values in per_image_metrics(pred, masks, trainer.task).items():
+        per_image[name].extend(values.tolist())
+    examples.add(batch, masks, pred)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
-from unetcli.core.hardware import Runtime, cpu_has_bf16
+from unetcli.core.hardware import Runtime, bf16_supported
 from unetcli.errors import UnetError
 
 #: Most exact first: ties within the tolerance go to the earlier one.
@@ -60,9 +60,9 @@ def _precisions(hw: DictConfig, device: torch.device) -> list[str]:
     if forced != "auto":
         return [forced]
     if device.type == "cuda":
-        return ["fp32", "tf32"] + (["bf16"] if torch.cuda.is_bf16_supported() else []) + ["fp16"]
+        return ["fp32", "tf32"] + (["bf16"] if bf16_supported(device) else []) + ["fp16"]
     # Without bf16 units bf16 is emulated and always several times slower: not worth a trial.
-    return ["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]
+    return ["fp32", "bf16"] if bf16_supported(device) else ["fp32"]
 
 
 def _compile_options(hw: DictConfig, device: torch.device, planned_steps: int | None) -> list[bool]:

@@ -68,3 +68,9 @@ def measured_report(mode: str, device: str, chosen: str, measured: Any) -> Tunin
         dropped=measured.dropped,
         rounds=measured.rounds,
     )
+
+
+def worth_caching(report: TuningReport) -> bool:
+    """A measured answer, or a "not measured" one: a budget too small for the candidates
+    (compiled ones above all) is as small on the next run, which must not pay again."""
+    return report.source == "measured" or report.note.startswith("not measured")

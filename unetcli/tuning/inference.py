@@ -20,7 +20,7 @@ from unetcli.inference.restore import rebuild_model
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
-from unetcli.tuning.decision import TuningReport, measured_report
+from unetcli.tuning.decision import TuningReport, measured_report, worth_caching
 from unetcli.tuning.paired_timing import measure
 from unetcli.tuning.settle import (
     forced_keys,
@@ -28,6 +28,7 @@ from unetcli.tuning.settle import (
     rule_report,
     settle,
 )
+from unetcli.tuning.timed import device_sync, under_flags
 from unetcli.tuning.tune_budget import Budget
 
 #: Input size timed when the checkpoint was trained on whole images of varying size.
@@ -84,7 +85,7 @@ def inference_runtime(cfg: DictConfig, checkpoint: str | Path | None, command: s
         return settle(base, by_name[record["candidate"]], report, run_dir)
     chosen, report = _measure_forward(trained, base, options, shape, hw)
     report.mode = command
-    if report.source == "measured":
+    if worth_caching(report):
         save(key, {"candidate": chosen.name, "report": report.to_json()})
     return settle(base, chosen, report, run_dir)
 
@@ -102,10 +103,12 @@ def _measure_forward(
     steps = {}
     for c in options:
         torch.manual_seed(0)
-        step = forward_step(rebuild_model(trained.model, "the checkpoint"), c.runtime(base))
-        steps[c.name] = lambda s=step: s(batch)
+        runtime = c.runtime(base)
+        step = forward_step(rebuild_model(trained.model, "the checkpoint"), runtime)
+        steps[c.name] = under_flags(runtime, lambda s=step: s(batch))
     warmup = {c.name: 3 if c.compile else 1 for c in options}
-    measured = measure(steps, shape[0], budget.left, budget.rounds, warmup)
+    sync = device_sync(base)
+    measured = measure(steps, shape[0], budget.left, budget.rounds, warmup, sync)
     if not measured.rates:
         why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
             "hardware.tune_budget too small for one round"

@@ -6,6 +6,10 @@ the median over rounds of its time *paired* with the reference's time of the
 same round: drift that slows a whole round cancels out of the ratio.
 A step returns its loss (or output statistic); a candidate whose value is not
 finite, or whose step raises, is out.
+
+The clock is read only after `sync()` (`unetcli.core.hardware.sync` of the device):
+a GPU step returns before its backward pass and optimizer step have run, and
+without the wait that work would be timed as the next candidate's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Step = Callable[[], float]
+Sync = Callable[[], None]
+
+
+def no_sync() -> None:
+    """The CPU's sync: its work is done when a step returns."""
 
 
 @dataclass
@@ -31,11 +40,28 @@ class Measured:
     reference_step: float | None = None
 
 
-def _run(step: Step) -> tuple[float, str | None]:
-    """(seconds, why it is out or None)."""
+@dataclass(frozen=True)
+class Placed:
+    """A step with work to do before its clock starts: `place` (e.g. its model and optimizer
+    state moved onto the GPU, the previous candidate's moved off), waited for, untimed."""
+
+    call: Step
+    place: Callable[[], None]
+
+    def __call__(self) -> float:
+        return self.call()
+
+
+def _run(step: Step, sync: Sync) -> tuple[float, str | None]:
+    """(seconds until the step's device work is done, why it is out or None)."""
     start = time.perf_counter()
     try:
+        if isinstance(step, Placed):
+            step.place()
+            sync()
+            start = time.perf_counter()
         value = step()
+        sync()
     except (RuntimeError, ValueError, NotImplementedError) as err:
         return time.perf_counter() - start, f"failed: {str(err).splitlines()[0][:120]}"
     seconds = time.perf_counter() - start
@@ -44,17 +70,29 @@ def _run(step: Step) -> tuple[float, str | None]:
     return seconds, None
 
 
-def _warm_up(steps: dict[str, Step], warmup: dict[str, int], out: Measured) -> dict[str, float]:
-    """First calls (allocation, oneDNN/cuDNN plans, compilation); each candidate's last call."""
+def _warm_up(
+    steps: dict[str, Step], warmup: dict[str, int], limit: Callable[[float], float], sync: Sync
+) -> tuple[dict[str, float], dict[str, str]]:
+    """First calls (allocation, oneDNN/cuDNN plans, compilation); each candidate's last
+    call's seconds, and why candidates are out.
+
+    The budget covers the warm-up: a call starts only while `limit` leaves time (the
+    first candidate's first call always runs). A compiled candidate takes 3 calls of
+    up to a minute each; one that cannot finish them in time is out, not waited for.
+    """
     last: dict[str, float] = {}
+    dropped: dict[str, str] = {}
     for name, step in steps.items():
-        for _ in range(warmup.get(name, 1)):
-            seconds, why = _run(step)
+        for call in range(warmup.get(name, 1)):
+            if last and limit(min(last.values())) <= 0:
+                dropped[name] = f"warm-up call {call + 1} not started: budget used"
+                break
+            seconds, why = _run(step, sync)
             last[name] = seconds
             if why:
-                out.dropped[name] = why
+                dropped[name] = why
                 break
-    return last
+    return last, dropped
 
 
 def _fastest_step(times: dict[str, list[float]], fallback: dict[str, float]) -> float:
@@ -74,6 +112,7 @@ def measure(
     limit: Callable[[float], float],
     rounds: int,
     warmup: dict[str, int] | None = None,
+    sync: Sync = no_sync,
 ) -> Measured:
     """Alternate the candidates' steps while the budget allows; paired-median images/s.
 
@@ -87,10 +126,11 @@ def measure(
     round runs if any time is left (the warm-up's first calls overstate a
     step's time); every further round only if the last one's time still fits.
     If the warm-up alone used the budget, nothing is measured (`rounds == 0`).
+    `sync` waits for the device before each step's clock is read.
     """
     started = time.perf_counter()
     out = Measured()
-    first_calls = _warm_up(steps, warmup or {}, out)
+    first_calls, out.dropped = _warm_up(steps, warmup or {}, limit, sync)
     alive = [name for name in steps if name not in out.dropped]
     times: dict[str, list[float]] = {name: [] for name in alive}
     round_seconds = 0.0  # the last round's; the first round needs only some time left
@@ -101,7 +141,7 @@ def measure(
         round_start = time.perf_counter()
         order = alive[r % len(alive) :] + alive[: r % len(alive)]
         for name in order:
-            seconds, why = _run(steps[name])
+            seconds, why = _run(steps[name], sync)
             if why:
                 out.dropped[name] = why
                 alive.remove(name)

@@ -38,12 +38,14 @@ def pair_name(pair: Pair) -> str:
 
 def thread_pairs(hw: DictConfig, n_cores: int, on_cuda: bool = False) -> list[Pair]:
     """The rule's pair (all cores, `rule_workers`) first, then the alternatives: no
-    workers, or where the rule has none, one worker."""
+    workers, or where the rule has none, one worker; on CUDA also half the rule's
+    workers, so the range from none to `cores - 1` is tried where a GPU waits to be fed."""
     auto_workers = rule_workers(n_cores, on_cuda)
     forced_threads = None if hw.threads == "auto" else int(hw.threads)
     forced_workers = None if hw.num_workers == "auto" else int(hw.num_workers)
     other = 0 if auto_workers else min(1, n_cores - 1)
-    workers = [forced_workers] if forced_workers is not None else [auto_workers, other]
+    half = [auto_workers // 2] if on_cuda and auto_workers > 2 else []
+    workers = [forced_workers] if forced_workers is not None else [auto_workers, *half, other]
     pairs: list[Pair] = []
     for w in workers:
         choices = [forced_threads] if forced_threads else [n_cores, max(1, n_cores - w)]

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.config.instantiate import build
-from unetcli.core.hardware import Runtime, resolve_hardware
+from unetcli.core.hardware import Runtime, release_memory, resolve_hardware
 from unetcli.core.task import Task
 from unetcli.datasets.layouts import build_layout
 from unetcli.distributed.processes import Processes
@@ -24,8 +24,9 @@ from unetcli.training.step import fresh_step
 from unetcli.tuning.cache import cache_key, device_name, load, save
 from unetcli.tuning.candidates import Candidate, candidates
 from unetcli.tuning.choice import choose
-from unetcli.tuning.decision import TuningReport, measured_report
-from unetcli.tuning.paired_timing import measure
+from unetcli.tuning.decision import TuningReport, measured_report, worth_caching
+from unetcli.tuning.paired_timing import Measured, Placed, measure
+from unetcli.tuning.residency import OneOnDevice
 from unetcli.tuning.settle import (
     forced_keys,
     rule_candidate,
@@ -33,6 +34,7 @@ from unetcli.tuning.settle import (
     settle,
 )
 from unetcli.tuning.threads import choose_pair, cores, measure_pairs, pair_name, thread_pairs
+from unetcli.tuning.timed import device_sync, under_flags
 from unetcli.tuning.tune_budget import Budget
 
 
@@ -84,7 +86,7 @@ def training_runtime(cfg: DictConfig, processes: int = 1) -> Runtime:
     chosen, report = _cached(key, options)
     if report is None:
         chosen, report = _measure_training(cfg, base, options, pairs, planned)
-        if report.source == "measured":
+        if worth_caching(report):
             save(key, {"candidate": chosen.name, "report": report.to_json()})
     return settle(base, chosen, report, run_dir)
 
@@ -115,6 +117,8 @@ def _cached(key: str, options: list[Candidate]) -> tuple[Candidate | None, Tunin
         report = TuningReport(**{**fields, "source": "cache"})
     except TypeError:
         return None, None
+    if not report.rates:  # a cached "not measured": the next run must not pay for it again
+        report.note = f"cache: {report.note}"
     return by_name[record["candidate"]], report
 
 
@@ -126,35 +130,95 @@ def _measure_training(
     The budget's clock starts at the first timed step (building the data and
     the models, and the imports a first optimizer pulls in, are the run's own
     start-up). With thread pairs to try, the precision phase leaves them the
-    time of one visit each, when that is at most 40% of the budget.
+    time of one visit each, when that is at most 40% of the budget. Compiling
+    is tried for the eager winner only, in what is left of the budget.
     """
     loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
     data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
     batch = next(iter(data.train_loader))
-    steps = {c.name: fresh_step(cfg, c.runtime(base), loss_fn) for c in options}
-    on_batch = {name: (lambda s=s: s(batch).loss) for name, s in steps.items()}
     budget = Budget(cfg.hardware.tune_budget, planned)
-    measured = measure(
-        on_batch,
-        len(batch["image"]),
-        lambda s: budget.left(s) - _thread_reserve(pairs, s, budget),
-        budget.rounds,
-        {c.name: 3 if c.compile else 1 for c in options},
-    )
+    work = _Work(cfg, base, loss_fn, batch, budget)
+    eager = [c for c in options if not c.compile] or options
+    measured, steps = work.time(eager, lambda s: budget.left(s) - _thread_reserve(pairs, s, budget))
     if not measured.rates:
         why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
             f"hardware.tune_budget ({budget.describe()}) is less than one round of "
             f"{len(options)} steps"
         )
         return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
-    chosen = choose(options, measured.rates, float(cfg.hardware.tolerance))
+    tolerance = float(cfg.hardware.tolerance)
+    chosen = choose(eager, measured.rates, tolerance)
+    if eager is not options and replace(chosen, compile=True) in options:
+        del steps
+        chosen, steps = _try_compiling(work, chosen, measured, tolerance)
     report = measured_report("train", device_name(base.device), chosen.name, measured)
-    report.tolerance = float(cfg.hardware.tolerance)
+    report.tolerance = tolerance
     step, seconds = steps[chosen.name], len(batch["image"]) / measured.rates[chosen.name]
-    del steps, on_batch
-    _tune_threads(report, pairs, (data.train_loader, step, chosen.runtime(base)), seconds, budget)
+    del steps
+    work.resident.place(step)
+    runtime = chosen.runtime(base)
+    with runtime.flags():
+        _tune_threads(report, pairs, (data.train_loader, step, runtime), seconds, budget)
     report.seconds = round(budget.elapsed(), 2)
     return chosen, report
+
+
+@dataclass
+class _Work:
+    """What every timing of training candidates shares: the run, its loss, a batch, the budget."""
+
+    cfg: DictConfig
+    base: Runtime
+    loss_fn: object
+    batch: dict
+    budget: Budget
+    resident: OneOnDevice | None = None
+
+    def time(self, options: list[Candidate], limit) -> tuple[Measured, dict]:
+        """Each candidate's fresh step timed under its own flags; (the measure, the steps).
+
+        On CUDA one candidate's model and optimizer state is on the GPU at a time
+        (`residency`), the one being timed; `self.resident.place(step)` puts another there.
+        """
+        self.resident = OneOnDevice(self.base.device)  # lets go of the previous phase's
+        release_memory(self.base.device)  # models and optimizer states
+        runtimes = {c.name: c.runtime(self.base) for c in options}
+        steps = {}
+        for name, runtime in runtimes.items():
+            with runtime.flags():
+                steps[name] = self.resident.adopt(fresh_step(self.cfg, runtime, self.loss_fn))
+        timed = {
+            name: Placed(
+                under_flags(runtimes[name], lambda s=s: s(self.batch).loss),
+                lambda s=s: self.resident.place(s),
+            )
+            for name, s in steps.items()
+        }
+        warmup = {c.name: 3 if c.compile else 1 for c in options}
+        rounds = self.budget.rounds
+        sync = device_sync(self.base)
+        return measure(timed, len(self.batch["image"]), limit, rounds, warmup, sync), steps
+
+
+def _try_compiling(
+    work: _Work, eager: Candidate, measured: Measured, tolerance: float
+) -> tuple[Candidate, dict]:
+    """The eager winner against its compiled self, in what is left of the budget.
+
+    Compiling every candidate (up to 8, 3 warm-ups each) could take many minutes while
+    other processes wait; compiling changes the speed of a setting, hardly their order.
+    The compiled rate joins `measured` scaled to the first phase's reference.
+    """
+    compiled = replace(eager, compile=True)
+    second, steps = work.time([eager, compiled], work.budget.left)
+    for name, why in second.dropped.items():
+        measured.dropped.setdefault(name, why)
+    if compiled.name not in second.rates or eager.name not in second.rates:
+        return eager, steps
+    scale = measured.rates[eager.name] / second.rates[eager.name]
+    measured.rates[compiled.name] = second.rates[compiled.name] * scale
+    measured.rounds += second.rounds
+    return choose([eager, compiled], second.rates, tolerance), steps
 
 
 def _thread_reserve(pairs: list, step_seconds: float, budget: Budget) -> float:
