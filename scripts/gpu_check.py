@@ -2,7 +2,7 @@
 
 Every check runs the real `unet` (`python -m unetcli`, a subprocess) on small synthetic
 data, except the tuner's ground truth (20 synchronised steps per setting, in this process).
-On one H100 it takes about 6 minutes; the table goes to stdout and to
+It is sized to finish within 8 minutes on one H100; the table goes to stdout and to
 OUT/gpu_check.md (--out, default outputs/gpu_check).
 
 On a GPU machine without network whose Python has torch (2.4 or newer, a CUDA build) but
