@@ -20,6 +20,7 @@ from unetcli.core.limits import apply_limits
 from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import UnetError, user_errors
+from unetcli.evaluation.logged import log_checkpoint, log_ensemble
 from unetcli.evaluation.runs import evaluate_checkpoint, evaluate_out_of_fold
 from unetcli.evaluation.scored_submission import SubmissionFiles, score_submission
 from unetcli.inference.ensemble import out_of_fold_members, resolve_members
@@ -27,7 +28,6 @@ from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import resolve_threads
 from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.choose import RECIPE_FILE, choose_recipe, prepare_search
-from unetcli.tracking.follow_up import log_to_linked_run, log_to_training_run, numbers
 from unetcli.tuning.inference import agreed_inference_runtime
 
 
@@ -38,28 +38,8 @@ def run_checkpoint(cfg: DictConfig, processes: Processes) -> dict:
         predictor = load_predictor(sources, cfg, "evaluate", runtime)
     result = evaluate_checkpoint(cfg, predictor, processes)
     if processes.is_main and result:  # into the training run the checkpoint came from
-        run_dir = Path(cfg.paths.run_dir)
-        values = numbers(result.get("metrics", {}), f"evaluate/{cfg.evaluate.split}")
-        log_to_training_run(sources[0].checkpoint, run_dir, values, report_files(run_dir))
+        log_checkpoint(cfg, result, sources[0].checkpoint)
     return result
-
-
-def report_files(run_dir: Path) -> list[Path]:
-    """The files an evaluation keeps with the tracker runs (those written; recipe.yaml
-    only with evaluate.search)."""
-    return [run_dir / name for name in ("metrics.json", "per_image.csv", RECIPE_FILE)]
-
-
-def log_ensemble(cfg: DictConfig, result: dict, checkpoints: list[Path]) -> None:
-    """The out-of-fold scores (and the recipe search's) into the run linking the folds."""
-    values = numbers(result.get("metrics", {}), "evaluate/out-of-fold")
-    steps = result.get("search", {}).get("steps", [])
-    for step in steps:
-        values[f"evaluate/recipe/{step['step']}"] = float(step["dice"])
-    if steps:  # the chosen recipe's out-of-fold Dice, under one name whatever the steps
-        values["evaluate/recipe/dice"] = float(steps[-1]["dice"])
-    run_dir = Path(cfg.paths.run_dir)
-    log_to_linked_run(checkpoints, run_dir, values, report_files(run_dir))
 
 
 def run_ensemble(cfg: DictConfig, processes: Processes) -> dict:
@@ -75,7 +55,8 @@ def run_ensemble(cfg: DictConfig, processes: Processes) -> dict:
             return {}
         result = {**result, "search": choose_recipe(cfg, search, Path(cfg.paths.run_dir))}
     if processes.is_main and result:
-        log_ensemble(cfg, result, [m.checkpoint for m in members])
+        recipe = [Path(cfg.paths.run_dir) / RECIPE_FILE] if cfg.evaluate.search else []
+        log_ensemble(cfg, result, [m.checkpoint for m in members], recipe)
     return result
 
 
