@@ -136,11 +136,17 @@ def main(argv: list[str] | None = None) -> None:
         report(str(err))
         sys.exit(1)
     module = importlib.import_module(f"unetcli.commands.{command.replace('-', '_')}")
-    from unetcli.distributed.external import join_external_job, leave_external_job
+    from unetcli.distributed.external import (
+        end_external_process,
+        join_external_job,
+        leave_external_job,
+    )
 
     sys.argv = [sys.argv[0], *rest, *join_external_job()]
     module.main()
     leave_external_job()
+    if argv is None:  # a real process, not a call from Python: end it at once (see there)
+        end_external_process()
 
 
 if __name__ == "__main__":
