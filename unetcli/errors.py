@@ -22,14 +22,14 @@ class UnetError(Exception):
     """A problem with the user's input, explained in one paragraph."""
 
 
-def report(message: str) -> None:
-    """Print a user-facing error paragraph to stderr."""
+def report(message: str, kind: str = "error") -> None:
+    """Print a user-facing paragraph to stderr: an error, or (`kind="warning"`) a warning."""
     text = " ".join(str(message).split())
     # Never break inside a path or URL (at its hyphens), so it can be copied.
     lines = textwrap.wrap(
-        "error: " + text, width=100, break_on_hyphens=False, break_long_words=False
+        f"{kind}: {text}", width=100, break_on_hyphens=False, break_long_words=False
     )
-    print("\n".join(lines), file=sys.stderr)
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def user_errors(func: F) -> F:

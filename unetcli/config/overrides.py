@@ -7,20 +7,28 @@ import re
 # Characters Hydra's override grammar takes unquoted in a value (paths of letters, digits,
 # slashes, dots, dashes, ...); anything else is quoted.
 _PLAIN = re.compile(r"[\w./~+@:%-]+")
+# Hydra's quoted strings: backslashes are literal, except a run of them before a quote or
+# the closing quote, which is halved (an odd one escapes the quote).
+_BEFORE_QUOTE = re.compile(r"(\\*)('|$)")
 
 
 def quoted(value: str) -> str:
     """`value` as an override value that Hydra reads back unchanged."""
     if _PLAIN.fullmatch(value):
         return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    body = _BEFORE_QUOTE.sub(lambda m: 2 * m.group(1) + ("\\'" if m.group(2) else ""), value)
+    return f"'{body}'"
 
 
 def unquoted(value: str) -> str:
     """The value `quoted` was given."""
     if len(value) >= 2 and value[0] == value[-1] == "'":
-        return value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+        return _BEFORE_QUOTE.sub(_halved, value[1:-1])
     return value
+
+
+def _halved(match: re.Match) -> str:
+    return match.group(1)[: len(match.group(1)) // 2] + match.group(2)
 
 
 def bare_argument_as(key: str, args: list[str]) -> list[str]:

@@ -9,11 +9,9 @@ writing its own files (checkpoints, metrics.csv, TensorBoard) as before. Local t
 from __future__ import annotations
 
 import contextlib
-import sys
-import textwrap
 from typing import Any
 
-from unetcli.errors import UnetError
+from unetcli.errors import UnetError, report
 from unetcli.tracking.interface import Tracker
 
 
@@ -37,11 +35,12 @@ class Trackers:
     def drop(self, tracker: Tracker, method: str, err: Exception) -> None:
         self.live.remove(tracker)
         detail = " ".join(str(err).split())[:300] or type(err).__name__
-        warn(
+        report(
             f"the {tracker.name} logger failed ({method}: {type(err).__name__}: {detail}); the "
             f"run goes on without it, writing its checkpoints, metrics.csv and TensorBoard "
             f"events as before. Check logger.{tracker.name} (its server or disk), or leave "
-            f"{tracker.name} out of logger=[...]."
+            f"{tracker.name} out of logger=[...].",
+            "warning",
         )
         if method != "finish":
             with contextlib.suppress(Exception):  # already reported above
@@ -62,10 +61,3 @@ class Trackers:
 
 def _target(tracker: Tracker) -> str:
     return f"{type(tracker).__module__}.{type(tracker).__qualname__}"
-
-
-def warn(message: str) -> None:
-    """One warning paragraph on stderr, wrapped without breaking paths or URLs."""
-    text = "warning: " + " ".join(message.split())
-    lines = textwrap.wrap(text, width=100, break_on_hyphens=False, break_long_words=False)
-    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -34,10 +34,9 @@ class RunLog:
         info: RunInfo | None = None,
     ) -> None:
         self.enabled = enabled
-        chosen = trackers if trackers is not None else [TensorBoardTracker()]
-        if trackers is None:
-            chosen = chosen + build_trackers(None)  # metrics.csv after the events
-        self.trackers = Trackers(chosen if enabled else [])
+        if trackers is None:  # TensorBoard, then metrics.csv after the events
+            trackers = [TensorBoardTracker(), *build_trackers(None)]
+        self.trackers = Trackers(trackers if enabled else [])
         self.trackers.call("start", info or RunInfo(Path(run_dir), Path(run_dir).name))
 
     def params(self, values: dict[str, str], tags: dict[str, str]) -> None:
