@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from unetcli.core.images import to_picture
+
 #: RGB colour of class k at row k; row 0 (background) is never drawn.
 PALETTE = np.array(
     [
@@ -47,7 +49,13 @@ def class_colour(k: int) -> tuple[int, int, int]:
 
 
 def denormalise(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """A normalised (H, W, C) float image back to uint8 RGB (grey images become three channels)."""
+    """A normalised (H, W, C) float image back to uint8 RGB (grey images become three channels).
+
+    Images whose channels mean/std do not describe (N bands, dataset-mode z-scores) are
+    stretched from their minimum to their maximum instead, their first three channels shown.
+    """
+    if image.ndim == 3 and image.shape[-1] not in (1, 3):
+        return to_picture(np.asarray(image, np.float32))
     out = np.asarray(image, np.float32) * np.asarray(std, np.float32)
     out = np.clip((out + np.asarray(mean, np.float32)) * 255, 0, 255).astype(np.uint8)
     if out.ndim == 2:
