@@ -62,28 +62,31 @@ BANDS = ["b1", "b2", "b3", "b4", "b5"]
 def five_bands(root: Path, count: int = 24, tests: int = 3, seed: int = 1) -> Path:
     """One 16-bit single-channel TIFF per band and image (root/<band>/<stem>.tif), with
     test/<band>/ for predict. The object shows in band 4 (a near-infrared response) over
-    bands of different gains; the others carry noise and a gradient."""
+    bands of different gains, lit differently from tile to tile; the others carry noise and
+    a gradient."""
     rng = np.random.default_rng(seed)
     _folders(root, "masks", *BANDS, *[f"test/{b}" for b in BANDS])
     ramp = np.linspace(0, 1, SIDE)[None, :]
     for i in range(count + tests):
         disk = _disk(rng)
         folder = root if i < count else root / "test"
+        light = rng.uniform(0.5, 1.5)  # the sun's angle: every band of a tile at once
         for k, band in enumerate(BANDS):
-            gain = 500.0 * (k + 1)
+            gain = 500.0 * (k + 1) * light
             plane = gain * (1 + ramp) + rng.normal(0, 0.05 * gain, disk.shape)
             if band == "b4":
                 plane = plane + disk * rng.uniform(3, 4) * gain
-            tifffile.imwrite(folder / band / f"t{i:03d}.tif", plane.clip(0, 65535).astype(np.uint16))
+            plane = plane.clip(0, 65535).astype(np.uint16)
+            tifffile.imwrite(folder / band / f"t{i:03d}.tif", plane)
         if i < count:
             cv2.imwrite(str(root / "masks" / f"t{i:03d}.png"), disk * 255)
     return root
 
 
-def ct_slices(root: Path, count: int = 24, seed: int = 2) -> Path:
-    """float32 TIFFs in Hounsfield units: air (-1000) around a body (about -50), a rib of bone
-    (about 800) and an organ (about 150, the object). Every slice spans air to bone, as CT
-    does, so one fixed range reads them all."""
+def ct_slices(root: Path, count: int = 40, seed: int = 2) -> Path:
+    """float32 TIFFs in Hounsfield units: air (-1000) around a body (about -80), a rib of
+    bone (about 800) and a contrast-filled organ (about 250, the object). Every slice spans
+    air to bone, as CT does, so one fixed range reads them all."""
     rng = np.random.default_rng(seed)
     _folders(root, "images", "masks")
     y, x = np.mgrid[0:SIDE, 0:SIDE]
@@ -91,9 +94,9 @@ def ct_slices(root: Path, count: int = 24, seed: int = 2) -> Path:
         body = ((x - 16) / 14.0) ** 2 + ((y - 16) / 12.0) ** 2 < 1
         rib = np.abs(np.hypot(x - 16, y - 16) - 11) < 1.2
         organ = _disk(rng).astype(bool) & body & ~rib
-        values = np.where(body, rng.normal(-50, 15, body.shape), -1000.0)
+        values = np.where(body, rng.normal(-80, 15, body.shape), -1000.0)
         values = np.where(rib & body, rng.uniform(700, 900), values)
-        values = np.where(organ, rng.normal(150, 10, body.shape) + rng.uniform(-20, 20), values)
+        values = np.where(organ, rng.normal(250, 10, body.shape) + rng.uniform(-20, 20), values)
         values = values + rng.normal(0, 5, body.shape)
         tifffile.imwrite(root / "images" / f"s{i:03d}.tif", values.astype(np.float32))
         cv2.imwrite(str(root / "masks" / f"s{i:03d}.png"), organ.astype(np.uint8) * 255)

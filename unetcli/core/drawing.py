@@ -64,8 +64,11 @@ def denormalise(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """A uint8 copy with three channels (grey (H, W) or (H, W, 1) repeated)."""
+    """A uint8 copy with three channels (grey (H, W) or (H, W, 1) repeated; deeper or
+    N-channel images as `to_picture` shows them)."""
     image = image[..., None] if image.ndim == 2 else image
+    if image.dtype != np.uint8 or image.shape[-1] not in (1, 3):
+        return to_picture(image)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image.copy()
 
 
