@@ -19,9 +19,13 @@ import torch
 from omegaconf import OmegaConf
 
 from tests import measurement_sets
-from tests.helpers import run_command
+from tests.helpers import compose, run_command
 from unetcli.core.checkpoints import load_checkpoint
+from unetcli.core.images import read_image
+from unetcli.datasets.folder import FolderLayout
+from unetcli.datasets.intensity import check_transforms
 from unetcli.doctor.findings import override
+from unetcli.errors import UnetError
 from unetcli.inference.options import inference_transform
 from unetcli.inference.restore import rebuild_model
 from unetcli.runner.__main__ import run as run_runner
@@ -138,3 +142,42 @@ def _same_normalisation_in_training_evaluate_and_the_graph(tmp_path: Path, image
     assert graph.get_inputs()[0].type == "tensor(float)"
     got = graph.run(None, {"pixels": stored[None]})[0]
     assert np.abs(got - expected).max() < 1e-4
+
+
+def test_tiff_layouts_read_as_height_width_channels_in_a_kept_dtype(tmp_path):
+    planes = np.arange(2 * 6 * 5, dtype=np.uint16).reshape(2, 6, 5) * 300
+    tifffile.imwrite(tmp_path / "planar.tif", planes, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "interleaved.tif", planes.transpose(1, 2, 0), planarconfig="contig")
+    for page in planes:  # one page per channel
+        tifffile.imwrite(tmp_path / "pages.tif", page, append=True)
+    tifffile.imwrite(tmp_path / "hounsfield.tif", (planes[0].astype(np.int16) - 1000))
+    for name in ("planar", "interleaved", "pages"):
+        read = read_image(tmp_path / f"{name}.tif", 2)
+        assert read.dtype == np.uint16 and np.array_equal(read, planes.transpose(1, 2, 0))
+    signed = read_image(tmp_path / "hounsfield.tif", 1)
+    assert signed.dtype == np.float32 and signed.min() == -1000  # exact, not wrapped
+    with pytest.raises(UnetError, match="has 2 channel.*dataset.in_channels=2"):
+        read_image(tmp_path / "planar.tif", 3)  # never guessed into RGB
+
+
+def test_the_file_check_lists_images_whose_channels_or_dtype_disagree(tmp_path):
+    root = measurement_sets.bright_and_dim(tmp_path / "data", count=6)
+    one = np.zeros((32, 32), np.uint16)
+    tifffile.imwrite(root / "images" / "c001.tif", one)  # one channel among two
+    tifffile.imwrite(root / "images" / "c002.tif", np.zeros((2, 32, 32), np.uint8))
+    layout = FolderLayout(root, channels=2)
+    with pytest.raises(UnetError) as found:
+        layout.check(layout.labelled_samples())
+    message = str(found.value)
+    assert "2 image(s) disagree in channels, dtype or size" in message
+    assert "images/c001.tif has 1 channel(s)" in message
+    assert "images/c002.tif is uint8, most images uint16" in message
+
+
+@pytest.mark.parametrize(("channels", "dtype"), [(5, "uint8"), (3, "uint16")])
+def test_colour_and_8_bit_transforms_are_refused_by_name(channels, dtype):
+    carvana = compose("train", ["augmentation=carvana"]).augmentation
+    with pytest.raises(UnetError, match="step HueSaturationValue assumes"):
+        check_transforms(carvana, channels, dtype)
+    check_transforms(carvana, 3, "uint8")  # photographs keep every step
+    check_transforms(compose("train", ["augmentation=flips"]).augmentation, channels, dtype)

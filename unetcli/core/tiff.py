@@ -38,13 +38,13 @@ def kept_dtype(image: np.ndarray) -> np.ndarray:
 
 
 def read_tiff(path: str | Path) -> np.ndarray:
-    """A TIFF's first series as (H, W, C): every axis but height and width becomes a channel."""
+    """A TIFF as (H, W, C): every axis but height and width becomes a channel, and pages
+    saved one by one (each its own series, of one size) are stacked as channels."""
     import tifffile
 
     try:
         with tifffile.TiffFile(str(path)) as tif:
-            series = tif.series[0]
-            data, axes = series.asarray(), series.axes
+            found = [(s.asarray(), s.axes) for s in tif.series]
     except Exception as err:  # tifffile raises its own and numpy's types for damaged files
         # A compression tifffile has no codec for here (LZW, JPEG without imagecodecs):
         # OpenCV's libtiff decodes those.
@@ -55,6 +55,14 @@ def read_tiff(path: str | Path) -> np.ndarray:
             f"cannot read image {path}: tifffile cannot decode it ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:120] if str(err) else ''}). Replace or remove it."
         ) from err
+    planes = [_hwc(data, axes, path) for data, axes in found]
+    if len({p.shape[:2] for p in planes}) > 1:
+        planes = planes[:1]  # a pyramid or thumbnails after the image: the image alone
+    return kept_dtype(np.ascontiguousarray(np.concatenate(planes, axis=2)))
+
+
+def _hwc(data: np.ndarray, axes: str, path: str | Path) -> np.ndarray:
+    """A series' array as (H, W, C), its axes other than Y and X flattened into channels."""
     if "Y" not in axes or "X" not in axes:
         raise UnetError(
             f"image {path} has axes {axes!r}, without height and width (Y, X); it is not a 2D "
@@ -62,8 +70,8 @@ def read_tiff(path: str | Path) -> np.ndarray:
         )
     order = [axes.index("Y"), axes.index("X")]
     rest = [i for i in range(data.ndim) if i not in order]
-    planes = data.transpose(order + rest).reshape(data.shape[order[0]], data.shape[order[1]], -1)
-    return kept_dtype(np.ascontiguousarray(planes))
+    height, width = data.shape[order[0]], data.shape[order[1]]
+    return data.transpose(order + rest).reshape(height, width, -1)
 
 
 def _opencv_pages(path: str | Path) -> np.ndarray | None:
@@ -176,15 +184,20 @@ def _tiff_header(path: str | Path) -> tuple[int, int, int, str]:
 
     try:
         with tifffile.TiffFile(str(path)) as tif:
-            series = tif.series[0]
-            shape, axes, dtype = series.shape, series.axes, np.dtype(series.dtype)
+            found = [(s.shape, s.axes, np.dtype(s.dtype)) for s in tif.series]
     except Exception as err:  # damaged file: as unreadable
         raise ValueError(str(err)) from err
-    if "Y" not in axes or "X" not in axes:
-        raise ValueError(f"axes {axes}")
-    channels = int(np.prod([n for a, n in zip(axes, shape) if a not in "YX"], dtype=np.int64))
-    kept = kept_dtype(np.zeros(0, dtype)).dtype.name
-    return shape[axes.index("Y")], shape[axes.index("X")], channels, kept
+    sizes, channels = [], 0
+    for shape, axes, _ in found:
+        if "Y" not in axes or "X" not in axes:
+            raise ValueError(f"axes {axes}")
+        sizes.append((shape[axes.index("Y")], shape[axes.index("X")]))
+        channels += int(np.prod([n for a, n in zip(axes, shape) if a not in "YX"], dtype=np.int64))
+    if len(set(sizes)) > 1:  # as read_tiff: the first series alone
+        shape, axes, _ = found[0]
+        channels = int(np.prod([n for a, n in zip(axes, shape) if a not in "YX"], dtype=np.int64))
+    kept = kept_dtype(np.zeros(0, found[0][2])).dtype.name
+    return sizes[0][0], sizes[0][1], channels, kept
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
