@@ -59,8 +59,11 @@ def normalisation(dataset_cfg: DictConfig) -> core.Normalisation:
             f"dataset.intensity.mode must be auto, per_image, fixed or dataset, not {mode!r}"
         )
     try:
-        mean = core.per_channel(dataset_cfg.mean, channels, "dataset.mean")
-        std = core.per_channel(dataset_cfg.std, channels, "dataset.std")
+        if mode == "dataset":  # z-scored with its own statistics: mean/std are not used
+            mean, std = [0.0] * channels, [1.0] * channels
+        else:
+            mean = core.per_channel(dataset_cfg.mean, channels, "dataset.mean")
+            std = core.per_channel(dataset_cfg.std, channels, "dataset.std")
         ranges = _ranges(spec.get("range"), channels) if mode == "fixed" else None
     except ValueError as err:
         raise UnetError(str(err)) from err
