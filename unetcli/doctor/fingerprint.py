@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.config.instantiate import build
-from unetcli.core.tiff import header
+from unetcli.core.tiff import header, is_tiff
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.file_checks import image_size
 from unetcli.datasets.folder import FolderLayout
@@ -179,7 +179,8 @@ def _image_facts(
     head = header(files[0])
     if head is None:
         raise UnetError(f"cannot read image {files[0]}; replace or remove it")
-    if len(files) == 1 and head[3] == "uint8" and head[2] in (1, 3, 4):
+    photo = head[2] in (1, 3) or (head[2] == 4 and not is_tiff(files[0]))  # 4: RGBA PNG
+    if len(files) == 1 and head[3] == "uint8" and photo:
         return _photo_facts(layout, samples, options, head[2])
     stored = len(files) if len(files) > 1 else head[2]
     if stored != int(cfg.dataset.in_channels):
