@@ -11,6 +11,7 @@ absolute terms, so what a value means matters), then trains:
 Each with the same small model and epochs (EXTRA); prints the best validation Dice.
 
     python scripts/bench_intensity.py [--out DIR] [--images 160] [--epochs 15]
+        [--train-seeds 0,1,2] [--runs tiff16,png8,stretch]
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_intensity"))
     parser.add_argument("--images", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the data's seed")
+    parser.add_argument("--train-seeds", default="0", help="training seeds, e.g. 0,1,2")
+    parser.add_argument("--runs", default="tiff16,png8,stretch", help="which runs")
     opts = parser.parse_args()
     write(opts.out, opts.images, opts.seed)
     extra = [
@@ -122,9 +125,14 @@ def main() -> None:
     }
     print("doctor, 16-bit:", " ".join(line16))
     print("doctor, 8-bit: ", " ".join(line8))
-    for name, args in runs.items():
-        dice, seconds = train([*args, *extra], opts.out / f"run-{name}")
-        print(f"{name:8s} best val Dice {dice:.4f}  ({seconds:.0f} s)")
+    for name in opts.runs.split(","):
+        found = []
+        for seed in opts.train_seeds.split(","):
+            run_dir = opts.out / f"run-{name}-{seed}"
+            dice, seconds = train([*runs[name], *extra, f"seed={seed}"], run_dir)
+            found.append(dice)
+            print(f"{name:8s} seed {seed}: best val Dice {dice:.4f}  ({seconds:.0f} s)")
+        print(f"{name:8s} median of {len(found)}: {float(np.median(found)):.4f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """A user's own data: `images/` and masks with matching file stems, optional `test/`.
 
-Any format OpenCV reads (png, jpg, tif, bmp, gif; 8 or 16 bit). Masks are read
-according to the dataset's declaration:
+Images: png, jpg, tif, bmp, gif; 8 or 16 bit or float, any number of channels
+(TIFF stacks through unetcli.core.tiff), or one folder per channel
+(`channel_folders: [red, green, blue, nir]`, each file single-channel, named like
+its mask). Masks are read according to the dataset's declaration:
 - binary (num_classes 1): `masks/`, 0 is background and one other value is
   foreground (0/1, 0/255, 0/65535); `threshold: T` instead takes every value
   > T as foreground and allows any values (lossy JPEG masks, instance labels);
