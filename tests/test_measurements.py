@@ -63,6 +63,7 @@ def _options(report: dict) -> list[str]:
     return [override(k, v) for k, v in report["options"].items()]
 
 
+@pytest.mark.slow
 def test_absolute_intensity_is_learnt_with_dataset_mode_and_lost_per_image(tmp_path):
     root = measurement_sets.bright_and_dim(tmp_path / "data")
     report = _doctor(tmp_path, root)
@@ -82,6 +83,7 @@ def test_absolute_intensity_is_learnt_with_dataset_mode_and_lost_per_image(tmp_p
     assert lost["best_value"] < 0.7  # bright and dim images look the same once stretched
 
 
+@pytest.mark.slow
 def test_five_bands_in_channel_folders_train_evaluate_predict_and_export(tmp_path):
     root = measurement_sets.five_bands(tmp_path / "data")
     folders = f"dataset.layout.channel_folders=[{','.join(measurement_sets.BANDS)}]"
@@ -104,6 +106,7 @@ def test_five_bands_in_channel_folders_train_evaluate_predict_and_export(tmp_pat
     assert gzip.decompress(out.read_bytes()) == gzip.decompress(Path(submission).read_bytes())
 
 
+@pytest.mark.slow
 def test_ct_slices_in_float_read_with_the_fixed_range_the_doctor_prints(tmp_path):
     root = measurement_sets.ct_slices(tmp_path / "data")
     report = _doctor(tmp_path, root)
