@@ -11,6 +11,7 @@ import gzip
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -161,6 +162,9 @@ def test_tiff_layouts_read_as_height_width_channels_in_a_kept_dtype(tmp_path):
     assert signed.dtype == np.float32 and signed.min() == -1000  # exact, not wrapped
     with pytest.raises(UnetError, match="has 2 channel.*dataset.in_channels=2"):
         read_image(tmp_path / "planar.tif", 3)  # never guessed into RGB
+    rgba = np.arange(6 * 5 * 4, dtype=np.uint16).reshape(6, 5, 4) * 500
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba[..., [2, 1, 0, 3]])  # OpenCV writes BGRA
+    assert np.array_equal(read_image(tmp_path / "rgba.png", 4), rgba)  # 16-bit, RGBA order
 
 
 def test_the_file_check_lists_images_whose_channels_or_dtype_disagree(tmp_path):
