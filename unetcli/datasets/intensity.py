@@ -119,7 +119,8 @@ def resolve_intensity(
     dataset_cfg: DictConfig, layout: Layout, samples: Sequence[Sample], seed: int
 ) -> str:
     """Fill in dataset.intensity (mode, dtype, statistics) from the training images, in place;
-    returns the reader's dtype. Statistics already present (a resumed run) are kept."""
+    returns the reader's dtype. Statistics the config already gives are kept; a resumed run
+    measures the same images with the same seeds, so it gets the same numbers."""
     first = layout.read_image(samples[0].image)
     dtype = first.dtype.name
     spec = dataset_cfg.get("intensity")
