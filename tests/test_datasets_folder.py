@@ -5,10 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from tests import fake_datasets
 from tests.conftest import run_unet
 from unetcli.datasets.folder import FolderLayout
+from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError
 
 
@@ -89,8 +91,12 @@ def test_16_bit_images_keep_their_contrast(tmp_path):
         layout = FolderLayout(root, channels=channels)
         (sample,) = layout.labelled_samples()
         read = layout.read_image(sample.image)
-        assert read.dtype == np.uint8 and read.shape == (8, 10, channels)
-        assert read.min() == 0 and read.max() == 255  # not the high byte only (0..15)
+        # Kept as stored (not the high byte only, 0..15) until the normalisation.
+        assert read.dtype == np.uint16 and read.shape == (8, 10, channels)
+        assert read.min() == 0 and read.max() == 3950
+        model_input = build_transform(OmegaConf.create({"mean": [0.0], "std": [1.0]}), None)
+        pixels = model_input(image=read)["image"]
+        assert pixels.min() == 0 and pixels.max() == 1  # per_image: stretched to 0..1
 
 
 def test_mask_names_that_match_no_image_get_a_hint(tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from unetcli.core import normalisation
 from unetcli.core.hardware import Runtime
 from unetcli.core.task import Task
 from unetcli.export.graph import PixelModel
@@ -59,7 +60,9 @@ def test_the_runner_covers_and_turns_as_predict_does(mode, window, kind, view):
     model = network(kind)
     options, info = settings(model, mode, window, view)
     pixels = np.random.default_rng(1).integers(0, 256, (2, 40, 52, 3), dtype=np.uint8)
-    pixel_model = PixelModel(model, MEAN, STD, options.task).eval()
+    pixel_model = PixelModel(
+        model, normalisation.build("per_image", MEAN, STD), options.task
+    ).eval()
 
     def graph(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():

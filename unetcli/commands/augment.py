@@ -17,6 +17,7 @@ from unetcli.core.console import print_summary
 from unetcli.core.limits import apply_limits
 from unetcli.core.task import Task
 from unetcli.datasets.folds import dataset_split
+from unetcli.datasets.intensity import check_transforms, resolve_intensity
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
@@ -31,6 +32,13 @@ def write_folder(cfg: DictConfig) -> Path:
     layout = build_layout(cfg.dataset)
     samples = [s for s in layout.labelled_samples() if s.mask is not None]
     layout.check(samples)
+    dtype = resolve_intensity(cfg.dataset, layout, samples, int(cfg.seed))
+    if dtype != "uint8" or int(cfg.dataset.in_channels) not in (1, 3):
+        raise UnetError(
+            "augment.output_dir writes 8-bit RGB PNG copies, which would lose these images' "
+            f"{dtype} values or channels; augment them during training instead (the "
+            "augmentation config applies there)"
+        )
     fresh_folder(out)
     train = build_transform(cfg.dataset, cfg.augmentation, "train")
     train.set_random_seed(int(cfg.seed))
@@ -72,6 +80,8 @@ def run(cfg: DictConfig) -> Path:
         )
     rng = np.random.default_rng(int(cfg.seed))
     picks = sorted(rng.choice(len(pool), min(int(opts.images), len(pool)), replace=False))
+    dtype = resolve_intensity(cfg.dataset, layout, train, int(cfg.seed))  # as training will
+    check_transforms(cfg.augmentation, int(cfg.dataset.in_channels), dtype)
     train_transform = build_transform(cfg.dataset, cfg.augmentation, "train")
     train_transform.set_random_seed(int(cfg.seed))
     preview = Preview(

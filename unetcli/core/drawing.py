@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from unetcli.core.images import to_picture
+
 #: RGB colour of class k at row k; row 0 (background) is never drawn.
 PALETTE = np.array(
     [
@@ -47,7 +49,13 @@ def class_colour(k: int) -> tuple[int, int, int]:
 
 
 def denormalise(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """A normalised (H, W, C) float image back to uint8 RGB (grey images become three channels)."""
+    """A normalised (H, W, C) float image back to uint8 RGB (grey images become three channels).
+
+    Images whose channels mean/std do not describe (N bands, dataset-mode z-scores) are
+    stretched from their minimum to their maximum instead, their first three channels shown.
+    """
+    if image.ndim == 3 and image.shape[-1] not in (1, 3):
+        return to_picture(np.asarray(image, np.float32))
     out = np.asarray(image, np.float32) * np.asarray(std, np.float32)
     out = np.clip((out + np.asarray(mean, np.float32)) * 255, 0, 255).astype(np.uint8)
     if out.ndim == 2:
@@ -56,8 +64,11 @@ def denormalise(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """A uint8 copy with three channels (grey (H, W) or (H, W, 1) repeated)."""
+    """A uint8 copy with three channels (grey (H, W) or (H, W, 1) repeated; deeper or
+    N-channel images as `to_picture` shows them)."""
     image = image[..., None] if image.ndim == 2 else image
+    if image.dtype != np.uint8 or image.shape[-1] not in (1, 3):
+        return to_picture(image)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image.copy()
 
 

@@ -116,6 +116,10 @@ class Layout:
         """The files a sample's mask is made of (one, except for e.g. one mask per lung)."""
         return [] if sample.mask is None else [sample.mask]
 
+    def image_files(self, path: Path) -> list[Path]:
+        """The files one image is read from (one, except for one file per channel)."""
+        return [path]
+
     def mask_folders(self) -> list[Path]:
         """Folders whose image files must all belong to a sample (checked for orphan masks).
 

@@ -8,17 +8,17 @@ what to fix.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from unetcli.core.cpus import usable_cores
+from unetcli.core.tiff import fits, header, is_tiff
 from unetcli.datasets.io import IMAGE_EXTENSIONS
 from unetcli.errors import UnetError
 
@@ -38,6 +38,9 @@ class Problems:
     unreadable: list[str] = field(default_factory=list)
     size_mismatch: list[str] = field(default_factory=list)
     bad_values: list[str] = field(default_factory=list)
+    image_mismatch: list[str] = field(default_factory=list)
+    # (image, dtype) of every image read, for the disagreement found once all are in.
+    dtypes: list[tuple[str, str]] = field(default_factory=list)
 
     def merge(self, other: Problems) -> None:
         for name in self.__dataclass_fields__:
@@ -50,7 +53,19 @@ class Problems:
             ("file(s) cannot be decoded", self.unreadable),
             ("mask(s) differ in size from their image", self.size_mismatch),
             ("mask(s) hold values the dataset does not declare", self.bad_values),
+            ("image(s) disagree in channels, dtype or size", self.image_mismatch),
         ]
+
+    def add_dtype_disagreement(self) -> None:
+        """Images whose dtype differs from the most common one (one dtype feeds the model)."""
+        counts = Counter(dtype for _, dtype in self.dtypes)
+        if len(counts) > 1:
+            usual = counts.most_common(1)[0][0]
+            self.image_mismatch.extend(
+                f"{name} is {dtype}, most images {usual}"
+                for name, dtype in self.dtypes
+                if dtype != usual
+            )
 
     def __bool__(self) -> bool:
         return any(items for _, items in self.kinds(0))
@@ -91,6 +106,7 @@ def check_samples(layout: Layout, samples: list[Sample], full: bool = True) -> N
             results = pool.map(lambda s: _check_one(layout, s, rel), complete)
             for found in tqdm(results, total=len(complete), desc="checking dataset", disable=None):
                 problems.merge(found)
+        problems.add_dtype_disagreement()
     if problems:
         raise UnetError(problems.message(layout.root, len(labelled)))
 
@@ -112,9 +128,7 @@ def unmatched_masks(layout: Layout) -> list[Path]:
 
 def _check_one(layout: Layout, sample: Sample, rel: Callable[[Path], str]) -> Problems:
     found = Problems()
-    size = image_size(sample.image)
-    if size is None:
-        found.unreadable.append(rel(sample.image))
+    size = _check_image(layout, sample.image, rel, found)
     for mask_path in layout.mask_files(sample):
         try:
             raw = layout.read_mask_raw(mask_path)
@@ -131,6 +145,37 @@ def _check_one(layout: Layout, sample: Sample, rel: Callable[[Path], str]) -> Pr
     return found
 
 
+def _check_image(
+    layout: Layout, image: Path, rel: Callable[[Path], str], found: Problems
+) -> tuple[int, int] | None:
+    """(height, width) of a sample's image from its header(s), noting what disagrees: an
+    unreadable or missing (channel) file, channels the reader cannot make dataset.in_channels
+    of, channel files of different sizes; its dtype is kept for the comparison across images."""
+    files = layout.image_files(image)
+    heads = []
+    for file in files:
+        head = header(file) if file.is_file() else None
+        if head is None:
+            found.unreadable.append(rel(file) + ("" if file.is_file() else " (missing)"))
+            return None
+        heads.append(head)
+    sizes = sorted({h[:2] for h in heads})
+    if len(sizes) > 1:
+        shown = ", ".join(_hw(s) for s in sizes)
+        found.image_mismatch.append(f"{rel(image)}: its channel files differ in size ({shown})")
+    wanted = 1 if len(files) > 1 else layout.channels
+    strict = len(files) > 1 or is_tiff(image) or wanted not in (1, 3)
+    for file, head in zip(files, heads):
+        if strict and not fits(head[2], wanted):
+            found.image_mismatch.append(
+                f"{rel(file)} has {head[2]} channel(s), the dataset reads {wanted} "
+                f"(dataset.in_channels={layout.channels})"
+            )
+    dtypes = sorted({h[3] for h in heads})
+    found.dtypes.append((rel(image), "+".join(dtypes)))
+    return heads[0][:2]
+
+
 def _relative_to(root: Path) -> Callable[[Path], str]:
     """Paths in messages relative to dataset.root (named once at the start), else absolute."""
 
@@ -144,19 +189,10 @@ def _relative_to(root: Path) -> Callable[[Path], str]:
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the file's header, falling back to a full OpenCV decode.
-
-    Pillow reads only the header (microseconds even for a 1918x1280 JPEG);
-    formats it does not know are decoded by OpenCV, which is what training uses.
-    """
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            return height, width
-    except (UnidentifiedImageError, OSError, ValueError):
-        pass
-    decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return None if decoded is None else tuple(decoded.shape[:2])
+    """(height, width) from the file's header (unetcli.core.tiff.header: TIFF and PNG headers,
+    Pillow's for other formats, a full decode where neither knows the file)."""
+    found = header(path)
+    return None if found is None else (found[0], found[1])
 
 
 def _hw(shape: Iterable[int]) -> str:

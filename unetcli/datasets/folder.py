@@ -1,7 +1,9 @@
 """A user's own data: `images/` and masks with matching file stems, optional `test/`.
 
-Any format OpenCV reads (png, jpg, tif, bmp, gif; 8 or 16 bit). Masks are read
-according to the dataset's declaration:
+Images: png, jpg, tif, bmp, gif; 8 or 16 bit or float, any number of channels
+(TIFF stacks through unetcli.core.tiff), or one folder per channel
+(`channel_folders: [red, green, blue, nir]`, each file single-channel, named like
+its mask). Masks are read according to the dataset's declaration:
 - binary (num_classes 1): `masks/`, 0 is background and one other value is
   foreground (0/1, 0/255, 0/65535); `threshold: T` instead takes every value
   > T as foreground and allows any values (lossy JPEG masks, instance labels);
@@ -29,10 +31,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from unetcli.core.tiff import stack_planes
 from unetcli.datasets.base import Layout, Sample, _some, decode_binary, distinct_values
 from unetcli.datasets.colours import ClassTable, read_rgb_mask
 from unetcli.datasets.file_checks import image_size
-from unetcli.datasets.io import list_images
+from unetcli.datasets.io import list_images, read_image
 from unetcli.errors import UnetError
 
 
@@ -57,13 +60,12 @@ class FolderLayout(Layout):
         palette: bool = False,
         mask_values: list[int] | None = None,
         group_pattern: str | None = None,
+        channel_folders: list[str] | None = None,
     ) -> None:
         super().__init__(root, check_files)
-        if int(channels) not in (1, 3):
-            raise UnetError(
-                f"dataset.in_channels must be 1 or 3 for dataset=folder, not {channels}"
-            )
         self.channels = int(channels)
+        self.channel_folders = [str(f) for f in channel_folders] if channel_folders else None
+        _check_channels(self.channels, self.channel_folders)
         self.num_classes = int(num_classes)
         self.images, self.masks, self.test = images, masks, test
         self.mask_suffix = mask_suffix or ""
@@ -90,9 +92,21 @@ class FolderLayout(Layout):
         table.check_classes(self.num_classes, path)
         return table
 
+    @property
+    def image_folder(self) -> str:
+        """The folder whose files name the samples: images/, or the first channel folder."""
+        return self.channel_folders[0] if self.channel_folders else self.images
+
     def prepare(self) -> None:
         super().prepare()
-        if not (self.root / self.images).is_dir():
+        for folder in self.channel_folders or []:
+            if not (self.root / folder).is_dir():
+                raise UnetError(
+                    f"dataset.layout.channel_folders names {folder}, which is not a folder in "
+                    f"{self.root}; each channel needs a folder of single-channel images named "
+                    "like the masks"
+                )
+        if not (self.root / self.image_folder).is_dir():
             masks = ", ".join(f"{f}/" for f in self.class_folders or [self.masks])
             raise UnetError(
                 f"{self.root} has no {self.images}/ folder. dataset=folder expects "
@@ -131,7 +145,7 @@ class FolderLayout(Layout):
         return [self._masks_by_stem(folder) for folder in self.class_folders or []]
 
     def labelled_samples(self) -> list[Sample]:
-        folder = self.root / self.images
+        folder = self.root / self.image_folder
         paths = list_images(folder) if folder.is_dir() else []
         # Multilabel samples name their mask in the first class folder, whether it exists
         # or not: read_mask gathers the image's file (if any) from every class folder.
@@ -167,6 +181,8 @@ class FolderLayout(Layout):
 
     def held_out_samples(self) -> list[Sample]:
         folder = self.root / self.test
+        if self.channel_folders:  # test/<channel>/<stem>.*
+            folder = folder / self.channel_folders[0]
         images = list_images(folder) if folder.is_dir() else []
         samples = [Sample(p, None, p.stem, p.name) for p in images]
         return self.require_images(samples, folder)
@@ -203,7 +219,7 @@ class FolderLayout(Layout):
 
     @cached_property
     def _images_by_stem(self) -> dict[str, Path]:
-        return {p.stem: p for p in list_images(self.root / self.images)}
+        return {p.stem: p for p in list_images(self.root / self.image_folder)}
 
     def _image_shape(self, stem: str) -> tuple[int, int]:
         """(height, width) of the image with this stem, from its header (no class masks)."""
@@ -211,10 +227,48 @@ class FolderLayout(Layout):
         size = None if path is None else image_size(path)
         if size is None:
             raise UnetError(
-                f"cannot read the image of stem {stem} in {self.root / self.images}; replace "
+                f"cannot read the image of stem {stem} in {self.root / self.image_folder}; replace "
                 "or remove it"
             )
         return size
+
+    def image_files(self, path: Path) -> list[Path]:
+        """The files of one image: itself, or its file in every channel folder (same stem).
+
+        `path` is the sample's image, in the first channel folder; the others are found by
+        stem beside it (labelled: root/<channel>/, test: root/test/<channel>/).
+        """
+        if not self.channel_folders:
+            return [path]
+        base = path.parent.parent
+        files = [path]
+        for folder in self.channel_folders[1:]:
+            same = base / folder / path.name
+            found = same if same.is_file() else self._stems(base / folder).get(path.stem, same)
+            files.append(found)
+        return files
+
+    def _stems(self, folder: Path) -> dict[str, Path]:
+        """The image files of a channel folder by stem (listed once per folder)."""
+        cache = self.__dict__.setdefault("_stem_index", {})
+        if folder not in cache:
+            files = list_images(folder) if folder.is_dir() else []
+            cache[folder] = {p.stem: p for p in files}
+        return cache[folder]
+
+    def read_image(self, path: Path) -> np.ndarray:
+        """(H, W, C) in the stored dtype; channel folders stacked in their listed order."""
+        if not self.channel_folders:
+            return super().read_image(path)
+        planes = []
+        for file in self.image_files(path):
+            if not file.is_file():
+                raise UnetError(
+                    f"image {path.name} has no file in channel folder {file.parent}; every "
+                    "channel folder needs a file of each image's stem"
+                )
+            planes.append(read_image(file, 1))
+        return stack_planes(planes, path.stem)
 
     def read_mask_raw(self, path: Path) -> np.ndarray:
         if self.palette:
@@ -298,6 +352,18 @@ def read_palette_indices(path: Path) -> np.ndarray:
             f"cannot read mask {path}: the file is missing, empty or not an image Pillow can "
             "decode. Replace or remove it."
         ) from err
+
+
+def _check_channels(channels: int, channel_folders: list[str] | None) -> None:
+    """dataset.in_channels against dataset.layout.channel_folders (no disk access)."""
+    if channels < 1:
+        raise UnetError(f"dataset.in_channels must be at least 1, not {channels}")
+    if channel_folders is not None and len(channel_folders) != channels:
+        raise UnetError(
+            f"dataset.layout.channel_folders lists {len(channel_folders)} folders (one per "
+            f"channel) but dataset.in_channels is {channels}; set "
+            f"dataset.in_channels={len(channel_folders)}"
+        )
 
 
 def _check_declaration(

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from unetcli.datasets.base import Layout, Sample
+from unetcli.datasets.intensity import Normalise, normalisation
 
 
 def build_transform(
@@ -28,6 +29,10 @@ def build_transform(
     seed: int | None = None,
 ) -> A.Compose:
     """Resize to dataset.image_size (if set), crop and augment (training), normalise.
+
+    Images come in their stored dtype (uint8, uint16 or float32) and keep it through the
+    spatial steps; the last step is dataset.intensity's normalisation (unetcli.datasets.
+    intensity), which gives float32 model input.
 
     `split` is "train" or anything else (validation, test, predict). Training
     adds a random crop of dataset.crop_size (if set; padded where the image is
@@ -51,9 +56,7 @@ def build_transform(
         extra = augmentation_cfg.get("train" if split == "train" else "val")
         if extra:
             ops.extend(instantiate(extra, _convert_="all"))
-    ops.append(
-        A.Normalize(mean=list(dataset_cfg.mean), std=list(dataset_cfg.std), max_pixel_value=255.0)
-    )
+    ops.append(Normalise(normalisation(dataset_cfg)))
     return A.Compose(ops, strict=True, seed=seed)
 
 

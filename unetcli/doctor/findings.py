@@ -83,8 +83,15 @@ def screen(report: dict, outputs: list[str], given: list[str]) -> str:
         f"images       {images['count']}; sizes {_tally(images['sizes'])}"
         f" ({images['distinct_sizes']} distinct); channels {_tally(images['channels'])}; "
         f"bits {_tally(images['bits'])}",
-        f"  normalise  mean {images['mean']} std {images['std']}",
     ]
+    found = images.get("intensity")
+    if found:
+        lines.append(
+            f"  intensity  {found['mode']}: {found['why']}; {found['percentiles']} percentiles "
+            f"per channel: low {found['low']}, high {found['high']}"
+        )
+    if images["mean"] is not None:
+        lines.append(f"  normalise  mean {images['mean']} std {images['std']}")
     if images["not_divisible_by_16"]:
         lines.append(
             f"  note       {images['not_divisible_by_16']} images have a side not "

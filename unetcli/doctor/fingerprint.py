@@ -19,12 +19,15 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from unetcli.config.instantiate import build
+from unetcli.core.tiff import header, is_tiff
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.file_checks import image_size
 from unetcli.datasets.folder import FolderLayout
+from unetcli.datasets.io import read_image
+from unetcli.doctor.bit_depth import recommend
 from unetcli.doctor.encoding import Encoding, MaskSummary, decide, summarise_mask
 from unetcli.doctor.pairing import Pairing, guess_folders, pair_folders
-from unetcli.doctor.statistics import ImageFacts, image_facts, mask_facts, mean_std, threaded
+from unetcli.doctor.statistics import ImageFacts, image_facts, mask_facts, threaded
 from unetcli.errors import UnetError
 
 
@@ -57,11 +60,11 @@ def _pairing(cfg: DictConfig) -> Pairing | None:
     layout = build(cfg.dataset.layout, "dataset.layout")
     if not isinstance(layout, FolderLayout) or layout.multilabel:
         return None
-    folders = guess_folders(layout.root, layout.images, layout.masks)
+    folders = guess_folders(layout.root, layout.image_folder, layout.masks)
     if folders:
         layout = build(with_options(cfg, folders).dataset.layout, "dataset.layout")
     pairing = pair_folders(
-        layout.root / layout.images, layout.root / layout.masks, layout.mask_suffix
+        layout.root / layout.image_folder, layout.root / layout.masks, layout.mask_suffix
     )
     for key, name in folders.items():
         pairing.near_misses.insert(0, f"the {key.rsplit('.', 1)[1]} are in {name}/: {key}={name}")
@@ -123,7 +126,10 @@ def _write_table(colours: list[tuple[int, int, int]], out_dir: Path) -> Path:
 def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     """Read the dataset of `cfg` once; suggest the options that read it correctly."""
     options: dict[str, object] = {}
-    pairing = _pairing(cfg)
+    folders = (cfg.dataset.get("layout") or {}).get("channel_folders")
+    if folders and len(folders) != int(cfg.dataset.in_channels):
+        options["dataset.in_channels"] = len(folders)  # one folder per channel
+    pairing = _pairing(with_options(cfg, options))
     options.update(pairing.options if pairing else {})
     layout = _layout(with_options(cfg, options).dataset)
     samples = _samples(layout, pairing)
@@ -134,9 +140,13 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
         options.update(encoding.options)
         if encoding.colours:
             options["dataset.layout.class_csv"] = str(_write_table(encoding.colours, out_dir))
-    images = _image_facts(layout, samples, options)
-    mean, std = mean_std(images)
-    options.update({"dataset.mean": mean, "dataset.std": std})
+    images = _image_facts(cfg, layout, samples, options)
+    advice = recommend(images)
+    if cfg.dataset.get("intensity") is not None:
+        options.update(advice.options)
+    else:  # a dataset without the intensity node reads 8-bit images only
+        options.update({k: v for k, v in advice.options.items() if "intensity" not in k})
+    mean, std = options.get("dataset.mean"), options.get("dataset.std")
     dataset_cfg = with_options(cfg, options).dataset
     layout = _layout(dataset_cfg)
     objects = _objects(layout, samples, dataset_cfg)
@@ -149,7 +159,7 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
             "mask_bits": mask_bits,
             "colours": encoding.colours,
         },
-        "images": _image_summary(images, mean, std),
+        "images": {**_image_summary(images, mean, std), "intensity": advice.report()},
         "objects": objects,
         "duplicates": _duplicates(layout, images),
         "problems": problems,
@@ -158,23 +168,50 @@ def analyse(cfg: DictConfig, out_dir: Path) -> Analysis:
     return Analysis(report, options, layout, samples)
 
 
-def _image_facts(layout: Layout, samples: list[Sample], options: dict) -> list[ImageFacts]:
-    """Facts of every image; grey-only sets are read (and suggested) as one channel."""
-    first = image_facts(samples[0].image, 3)
-    channels = 1 if first.channels == 1 else 3
+def _image_facts(
+    cfg: DictConfig, layout: Layout, samples: list[Sample], options: dict
+) -> list[ImageFacts]:
+    """Facts of every image as training would read it. 8-bit single-file images are read as
+    RGB, or as grey where every one is grey (suggesting in_channels 1); other images (deeper,
+    N-channel, channel folders) with all their channels, suggesting in_channels where the
+    config's differs."""
+    files = layout.image_files(samples[0].image)
+    head = header(files[0])
+    if head is None:
+        raise UnetError(f"cannot read image {files[0]}; replace or remove it")
+    photo = head[2] in (1, 3) or (head[2] == 4 and not is_tiff(files[0]))  # 4: RGBA PNG
+    if len(files) == 1 and head[3] == "uint8" and photo:
+        return _photo_facts(layout, samples, options, head[2])
+    stored = len(files) if len(files) > 1 else head[2]
+    if stored != int(cfg.dataset.in_channels):
+        options["dataset.in_channels"] = stored
+    reader = _layout(with_options(cfg, options).dataset)
+    return threaded(
+        lambda s: image_facts(s.image, reader.read_image, reader.image_files(s.image)),
+        samples,
+        "reading images",
+    )
+
+
+def _photo_facts(
+    layout: Layout, samples: list[Sample], options: dict, first: int
+) -> list[ImageFacts]:
+    """8-bit images: read as RGB, or as grey (in_channels 1) where every one is grey."""
+    channels = 1 if first == 1 else 3
+    paths = [s.image for s in samples]
     facts = threaded(
-        partial(image_facts, channels=channels), [s.image for s in samples], "reading images"
+        lambda p: image_facts(p, partial(read_image, channels=channels)), paths, "reading images"
     )
     if all(f.channels == 1 for f in facts):
         options["dataset.in_channels"] = 1
     elif channels == 1:
         facts = threaded(
-            partial(image_facts, channels=3), [s.image for s in samples], "reading images"
+            lambda p: image_facts(p, partial(read_image, channels=3)), paths, "reading images"
         )
     return facts
 
 
-def _image_summary(images: list[ImageFacts], mean: list[float], std: list[float]) -> dict:
+def _image_summary(images: list[ImageFacts], mean: list | None, std: list | None) -> dict:
     sizes = Counter(f"{f.width}x{f.height}" for f in images)
     heights = [f.height for f in images]
     widths = [f.width for f in images]

@@ -7,31 +7,36 @@ so a set of thousands of images is read once, at disk speed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from unetcli.core.cpus import usable_cores
-from unetcli.datasets.io import read_image
+from unetcli.core.normalisation import pixel_sample
+from unetcli.core.tiff import header
 
 
 @dataclass
 class ImageFacts:
-    """One image: size, channels, bit depth, per-channel sums and its content hash."""
+    """One image: size, channels, dtype, per-channel sums, a pixel sample and its content hash."""
 
     path: Path
     height: int
     width: int
-    channels: int
+    channels: int  # as stored (before grey is replicated to RGB)
     bits: int
-    sums: np.ndarray  # per channel: sum, sum of squares, pixel count (values in 0..1)
+    sums: np.ndarray  # per channel: sum, sum of squares, pixel count (8-bit values in 0..1)
     digest: str
+    dtype: str = "uint8"
+    sample: np.ndarray | None = None  # (K, C) float32 pixels as stored, drawn at random
+    low: float = 0.0  # the image's smallest and largest stored value (all channels)
+    high: float = 0.0
 
 
 @dataclass
@@ -50,20 +55,30 @@ def threaded(fn: Callable, items: list, desc: str) -> list:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=None))
 
 
-_BITS = {"I;16": 16, "I;16B": 16, "I": 32, "F": 32, "1": 1}
-_CHANNELS = {"L": 1, "P": 3, "I;16": 1, "I;16B": 1, "I": 1, "F": 1, "LA": 1, "1": 1}
+_BITS = {"uint8": 8, "uint16": 16, "float32": 32}
+#: Pixels kept per image for the intensity statistics (enough for percentiles over the set).
+SAMPLE = 2000
 
 
-def image_facts(path: Path, channels: int) -> ImageFacts:
-    """Header facts from Pillow, statistics from the pixels as training reads them."""
-    with Image.open(path) as header:
-        mode, (width, height) = header.mode, header.size
-    pixels = read_image(path, channels).astype(np.float64) / 255.0
-    flat = pixels.reshape(-1, pixels.shape[-1])
+def image_facts(
+    path: Path, read: Callable[[Path], np.ndarray], files: Sequence[Path] = ()
+) -> ImageFacts:
+    """Facts of one image read by `read` (as training reads it); `files` are the files it is
+    made of (one per channel for channel folders), whose headers give the stored channels."""
+    pixels = read(path)
+    heads = [header(f) for f in files or [path]]
+    stored = sum(h[2] for h in heads if h is not None) or pixels.shape[-1]
+    height, width = pixels.shape[:2]
+    values = pixels.astype(np.float64)
+    dtype = pixels.dtype.name
+    flat = (values / 255.0 if dtype == "uint8" else values).reshape(-1, pixels.shape[-1])
     sums = np.stack([flat.sum(0), (flat**2).sum(0), np.full(flat.shape[1], len(flat))])
     digest = hashlib.sha1(path.read_bytes()).hexdigest()
-    stored = _CHANNELS.get(mode, 3 if mode.startswith("RGB") else 1)
-    return ImageFacts(path, height, width, stored, _BITS.get(mode, 8), sums, digest)
+    sample = pixel_sample(pixels, zlib.crc32(path.name.encode()), SAMPLE).astype(np.float32)
+    return ImageFacts(
+        path, height, width, stored, _BITS.get(dtype, 32), sums, digest, dtype, sample,
+        float(values.min()), float(values.max()),
+    )  # fmt: skip
 
 
 def mean_std(facts: Iterable[ImageFacts]) -> tuple[list[float], list[float]]:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from unetcli.core.drawing import IGNORED, colour_labels
+from unetcli.core.images import to_picture
 from unetcli.core.task import Task
 from unetcli.evaluation.plots import text, text_width
 
@@ -119,7 +120,7 @@ def render_gallery(
             image = read_image(e.index, e.name)
             if image is None:
                 image = np.full((height, width, 3), 128, np.uint8)
-            image = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+            image = to_picture(image)  # 16-bit, float or N-channel images as 8-bit RGB
             panels.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
         panels += [
             colour_labels(e.truth, task.ignore_index),

@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from unetcli.core.tiling import tile_grid
+from unetcli.datasets.intensity import input_dtype, normalisation
 from unetcli.errors import UnetError
 from unetcli.export.describe import inference_info
 from unetcli.export.graph import (
@@ -69,7 +70,9 @@ def write_files(predictor: Predictor, node: DictConfig, out: Path) -> dict:
     """model.onnx, the torch program and inference.json; what export.json records of them."""
     restored, options = predictor.first, predictor.options
     dataset = restored.config.dataset
-    pixel_model = PixelModel(restored.model, dataset.mean, dataset.std, options.task).eval()
+    pixel_model = PixelModel(
+        restored.model, normalisation(dataset), options.task, input_dtype(dataset)
+    ).eval()
     fmt = str(node.format)
     if fmt not in PROGRAMS:
         raise UnetError(f"export.format must be one of {', '.join(PROGRAMS)}, got {fmt!r}")

@@ -1,7 +1,7 @@
 """inference.json: what `unet predict` did with this checkpoint, for runners without the config.
 
 Read by unetcli.runner.info; a person deploying the model reads it too, so
-every entry is stated in plain units (pixels, RGB order, 0-255 colours).
+every entry is stated in plain units (pixels, RGB order, 0-255 colours, the stored dtype).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from unetcli.core.drawing import class_colour
+from unetcli.datasets.intensity import input_dtype, node, normalisation
 from unetcli.evaluation.report import class_names
 from unetcli.inference.options import InferenceOptions
 from unetcli.models.contract import SegmentationModel
@@ -45,6 +46,49 @@ def _geometry(model: SegmentationModel, tile: int | None) -> dict:
     }
 
 
+def _channel_folders(dataset: DictConfig) -> list[str] | None:
+    """One folder per channel (IMAGES/<folder>/<stem>.*), or None: one file per image."""
+    folders = (dataset.get("layout") or {}).get("channel_folders")
+    return [str(f) for f in folders] if folders else None
+
+
+def _input(dataset: DictConfig, model: SegmentationModel) -> dict:
+    """The graph's input: the pixels as stored, and the normalisation the graph applies."""
+    dtype = input_dtype(dataset)
+    norm = normalisation(dataset)
+    channels = model.in_channels
+    stretch = norm.stretches(dtype)
+    offset, factor = norm.constants(stretch)
+    steps = ["x = float32(pixels)"]
+    if stretch:
+        steps.append("x = (x - min(x)) / (max(x) - min(x)) over each whole image")
+    if norm.low is not None:
+        steps.append("x = clip(x, low, high) per channel")
+    steps.append("input = (x - offset) * factor per channel")
+    return {
+        "name": "pixels",
+        "layout": "NHWC",
+        "dtype": dtype,
+        "channels": channels,
+        "colour_order": "RGB" if channels == 3 else "grey" if channels == 1 else "as stored",
+        "bit_depth": {"uint8": 8, "uint16": 16, "float32": 32}.get(dtype, 8),
+        "channel_folders": _channel_folders(dataset),
+        "reading": "values as the file stores them (unetcli.core.images.read_image): TIFFs "
+        "with every plane as a channel, no stretching before the graph",
+        "normalisation_in_graph": {
+            "mode": norm.mode,
+            "steps": steps,
+            "low": list(norm.low) if norm.low is not None else None,
+            "high": list(norm.high) if norm.high is not None else None,
+            "offset": [float(v) for v in offset],
+            "factor": [float(v) for v in factor],
+            "mean": list(dataset.mean),
+            "std": list(dataset.std),
+            "intensity": node(dataset),
+        },
+    }
+
+
 def inference_info(
     trained: DictConfig, model: SegmentationModel, options: InferenceOptions, tile: int | None
 ) -> dict:
@@ -55,21 +99,7 @@ def inference_info(
     return {
         "format": FORMAT,
         "model": "model.onnx",
-        "input": {
-            "name": "pixels",
-            "layout": "NHWC",
-            "dtype": "uint8",
-            "channels": model.in_channels,
-            "colour_order": "RGB" if model.in_channels == 3 else "grey",
-            "bit_depth": 8,
-            "higher_bit_depth": "16-bit and float files are stretched per image to 0-255 "
-            "(min-max) before the graph, as training read them (unetcli.core.images.read_image)",
-            "normalisation_in_graph": {
-                "mean": list(dataset.mean),
-                "std": list(dataset.std),
-                "max_pixel_value": 255.0,
-            },
-        },
+        "input": _input(dataset, model),
         "output": {
             "name": "probabilities",
             "layout": "NCHW",

@@ -38,7 +38,8 @@ def folder_images(folder: str) -> list[Sample]:
 def images_to_predict(input_folder: str | None, layout: Layout, task: Task) -> list[Sample]:
     """`predict.input`'s images, else the held-out images, checked to make a whole submission."""
     if input_folder:
-        return folder_images(input_folder)
+        channels = getattr(layout, "channel_folders", None)  # DIR/<channel>/<stem>.*
+        return folder_images(str(Path(input_folder) / channels[0]) if channels else input_folder)
     samples = held_out_images(layout)
     check_complete(samples, layout, [n for s in samples for n in image_rows(s.name, task)])
     return samples

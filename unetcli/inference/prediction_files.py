@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from unetcli.core.drawing import overlay
+from unetcli.core.images import to_picture
 from unetcli.datasets.base import Layout
 from unetcli.errors import UnetError
 from unetcli.inference.engine import Engine, Finished, Share
@@ -105,7 +106,7 @@ class ImageFiles:
                 write_png(self.dirs["probabilities"] / f"{stem}{suffix}.png", picture)
         if "overlays" in self.dirs:
             truth = self.layout.read_mask(sample.mask) if sample.mask is not None else None
-            pixels = self.layout.read_image(sample.image)
+            pixels = to_picture(self.layout.read_image(sample.image))
             picture = overlay(pixels, labels, truth, ignore_index=self.task.ignore_index)
             write_png(self.dirs["overlays"] / f"{stem}.png", picture)
 

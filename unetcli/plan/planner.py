@@ -184,7 +184,11 @@ def _dataset_choices(analysis, chosen: Candidate, facts: dict) -> tuple[dict, di
         + (" (null: full resolution, cropped)" if chosen.crop else ""),
         "dataset.mean": f"measured over the {count} labelled images (0..1 units)",
         "dataset.std": f"measured over the {count} labelled images (0..1 units)",
-        "dataset.in_channels": "every image is single-channel",
+        "dataset.in_channels": "the channels every image has",
+        "dataset.intensity.mode": (analysis.report["images"].get("intensity") or {}).get(
+            "why", "recommended by unet doctor"
+        ),
+        "dataset.intensity.range": "the set's 0.5-99.5 percentiles per channel",
         "dataset.num_classes": f"masks: {analysis.report['encoding']['name']}",
     }
     return options, reasons

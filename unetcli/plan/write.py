@@ -25,7 +25,8 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def dataset_yaml(name: str, options: dict[str, object], reasons: dict[str, str]) -> str:
-    """`defaults: [folder]` plus the options, `dataset.layout.x` keys under `layout:`."""
+    """`defaults: [folder]` plus the options, `dataset.layout.x` keys under `layout:` (and
+    `dataset.intensity.x` under `intensity:`)."""
     lines = [
         f"# Written by `unet plan` for {name}; each line says why.",
         "defaults:",
@@ -34,24 +35,20 @@ def dataset_yaml(name: str, options: dict[str, object], reasons: dict[str, str])
         "",
         _line("name", name, "plan.name"),
     ]
-    top = {
-        k[len("dataset.") :]: v
-        for k, v in options.items()
-        if k.startswith("dataset.") and not k.startswith("dataset.layout.")
-    }
-    layout = {
-        k[len("dataset.layout.") :]: v
-        for k, v in options.items()
-        if k.startswith("dataset.layout.")
-    }
+    nodes: dict[str, dict[str, object]] = {"": {}}
+    for key, value in options.items():
+        if key.startswith("dataset."):
+            node, _, leaf = key[len("dataset.") :].rpartition(".")
+            nodes.setdefault(node, {})[leaf] = value
     lines += [
-        _line(k, v, reasons.get(f"dataset.{k}", "found by unet doctor")) for k, v in top.items()
+        _line(k, v, reasons.get(f"dataset.{k}", "found by unet doctor"))
+        for k, v in nodes.pop("").items()
     ]
-    if layout:
-        lines.append("layout:")
+    for node, keys in nodes.items():  # layout:, intensity: (one level deep)
+        lines.append(f"{node}:")
         lines += [
-            _line(k, v, reasons.get(f"dataset.layout.{k}", "found by unet doctor"), "  ")
-            for k, v in layout.items()
+            _line(k, v, reasons.get(f"dataset.{node}.{k}", "found by unet doctor"), "  ")
+            for k, v in keys.items()
         ]
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,8 @@ def run(
     """Segment `images` with an exported model; returns the submission's path."""
     info = read_info(model)
     graph = Graph(model)
-    files = ordered_images(images, order)
+    folder = images / info.channel_folders[0] if info.channel_folders else images
+    files = ordered_images(folder, order)
     out.mkdir(parents=True, exist_ok=True)
     submission, count, seconds = predict_folder(graph, info, files, out, save_masks)
     print(

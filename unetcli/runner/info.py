@@ -32,6 +32,10 @@ class InferenceInfo:
     threshold: float
     min_object_size: int
     fill_holes: bool
+    # The dtype the graph takes (older files: uint8), and the channel folders of images
+    # stored one file per channel (null: one file per image).
+    dtype: str = "uint8"
+    channel_folders: tuple[str, ...] | None = None
 
     def valid_input_size(self, size: int) -> int:
         """The smallest side >= size the graph takes (valid-convolution tiles: min + k * step)."""
@@ -60,6 +64,8 @@ class InferenceInfo:
             fill_holes=bool(
                 predict.get("fill_holes", False)
             ),  # absent in older inference.json files
+            dtype=str(data["input"].get("dtype", "uint8")),
+            channel_folders=tuple(data["input"].get("channel_folders") or ()) or None,
         )
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unetcli.core.images import list_images, read_image
+from unetcli.core.images import list_images, read_image, to_picture
 from unetcli.core.placement import Geometry, restore_size
+from unetcli.core.tiff import stack_planes
 from unetcli.errors import UnetError
 from unetcli.postprocessing.labels import postprocess
 from unetcli.postprocessing.pictures import mask_images, write_png
@@ -48,6 +49,37 @@ def image_probabilities(graph: Graph, info: InferenceInfo, image: np.ndarray) ->
     pixels, geometry = model_input(image, info)
     probs = with_tta(graph, info, pixels[None])[0]
     return restore_size(probs, geometry)
+
+
+def read_pixels(path: Path, info: InferenceInfo) -> np.ndarray:
+    """An image as the graph takes it: read as training read it, in the graph's dtype.
+
+    Channel-per-file images are read from every channel folder beside the first
+    (IMAGES/<channel>/<stem>.*). A graph of the 8-bit era takes uint8: deeper images are then
+    stretched to 0..255, as training read them then.
+    """
+    if info.channel_folders:
+        base = path.parent.parent
+        planes = []
+        for folder in info.channel_folders:
+            found = [base / folder / path.name]
+            if not found[0].is_file() and (base / folder).is_dir():
+                found = [p for p in list_images(base / folder) if p.stem == path.stem]
+            if not found or not found[0].is_file():
+                raise UnetError(f"image {path.stem} has no file in channel folder {base / folder}")
+            planes.append(read_image(found[0], 1))
+        image = stack_planes(planes, path.stem)
+    else:
+        image = read_image(path, info.channels)
+    if image.dtype.name == info.dtype:
+        return image
+    if info.dtype == "uint8":
+        picture = to_picture(image)
+        return picture if info.channels == 3 else picture[..., :1]
+    raise UnetError(
+        f"image {path} reads as {image.dtype.name}, but the model was trained on {info.dtype} "
+        "images (inference.json input.dtype); convert it to the training images' bit depth"
+    )
 
 
 def ordered_images(images: Path, order: Path | None = None) -> list[Path]:
@@ -84,7 +116,7 @@ def predict_folder(
     started = time.perf_counter()
     with SubmissionWriter(submission) as writer:
         for path in files:
-            probs = image_probabilities(graph, info, read_image(path, info.channels))
+            probs = image_probabilities(graph, info, read_pixels(path, info))
             labels = postprocess(
                 probs, info.task, info.threshold, info.min_object_size, info.fill_holes
             )

@@ -20,6 +20,7 @@ from unetcli.core.hardware import Runtime
 from unetcli.core.seeding import mix
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folds import dataset_split
+from unetcli.datasets.intensity import check_transforms, resolve_intensity
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.loaders import loader_settings
 from unetcli.datasets.sizes import mixed_sizes
@@ -181,6 +182,8 @@ def build_training_data(
     layout.check(train_samples + val_samples)
     seed, trainer = int(cfg.seed), cfg.trainer
     augmentation = None if trainer.overfit_batches else cfg.augmentation
+    dtype = resolve_intensity(cfg.dataset, layout, train_samples, seed)
+    check_transforms(augmentation, int(cfg.dataset.in_channels), dtype)
     train_set = SegmentationDataset(
         layout,
         train_samples,
