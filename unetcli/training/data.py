@@ -22,8 +22,9 @@ from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.loaders import loader_settings
+from unetcli.datasets.preprocessed import PreprocessedStore, open_store
 from unetcli.datasets.sizes import mixed_sizes
-from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
+from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform, resize_step
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.losses.weight_map import WeightMapCache
@@ -179,6 +180,7 @@ def build_training_data(
     layout = build_layout(cfg.dataset)
     train_samples, val_samples = split_samples(cfg, layout)
     layout.check(train_samples + val_samples)
+    store = _store(cfg, layout, train_samples + val_samples, processes)
     seed, trainer = int(cfg.seed), cfg.trainer
     augmentation = None if trainer.overfit_batches else cfg.augmentation
     train_set = SegmentationDataset(
@@ -186,6 +188,7 @@ def build_training_data(
         train_samples,
         build_transform(cfg.dataset, augmentation, "train", seed=seed),
         _weight_maps(loss_fn, cfg.dataset),
+        store,
     )
     batch_size = int(trainer.batch_size)
     if batch_size > len(train_set):  # works, but rarely what was meant: say so
@@ -204,7 +207,14 @@ def build_training_data(
     )
     val_loader = None
     if val_samples:
-        val_loader = _validation_loader(cfg, layout, val_samples, runtime, loss_fn, processes)
+        val_set = SegmentationDataset(
+            layout,
+            val_samples,
+            build_transform(cfg.dataset, cfg.augmentation, "val"),
+            _weight_maps(loss_fn, cfg.dataset),
+            store,
+        )
+        val_loader = _validation_loader(cfg, val_set, runtime, processes)
     elif trainer.monitor.startswith("val/"):
         _check_unmonitored(cfg)
     n_examples = min(int(trainer.log_images), len(val_samples))
@@ -214,6 +224,20 @@ def build_training_data(
     return TrainingData(
         layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary
     )
+
+
+def _store(
+    cfg: DictConfig, layout: Layout, samples: list[Sample], processes: Processes
+) -> PreprocessedStore | None:
+    """The preprocessed cache of the run's samples (dataset.cache), built where missing; the
+    first process prints its start line (hits, misses, size)."""
+    store, line = open_store(
+        cfg.dataset, layout, samples, resize_step(cfg.dataset),
+        desc="caching images" if processes.is_main else None,
+    )  # fmt: skip
+    if line and processes.is_main:
+        print(line)
+    return store
 
 
 def _check_unmonitored(cfg: DictConfig) -> None:
@@ -243,20 +267,10 @@ def _check_unmonitored(cfg: DictConfig) -> None:
 
 
 def _validation_loader(
-    cfg: DictConfig,
-    layout: Layout,
-    val_samples: list[Sample],
-    runtime: Runtime,
-    loss_fn: torch.nn.Module,
-    processes: Processes,
+    cfg: DictConfig, val_set: SegmentationDataset, runtime: Runtime, processes: Processes
 ) -> DataLoader:
     """This process's contiguous block of whole validation batches, in split order."""
-    val_set = SegmentationDataset(
-        layout,
-        val_samples,
-        build_transform(cfg.dataset, cfg.augmentation, "val"),
-        _weight_maps(loss_fn, cfg.dataset),
-    )
+    val_samples = val_set.samples
     # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
     val_batch = int(cfg.dataset.validation_batch_size or cfg.trainer.batch_size)
     mine = processes.shard(len(val_set), val_batch)
