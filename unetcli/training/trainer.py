@@ -323,9 +323,9 @@ class Trainer:
         if not self.processes.is_main:
             return
         state = self.checkpoint_state(epoch, metrics)
-        if is_best:
-            save_checkpoint(state, self.ckpt_dir / "best.pt")
-        save_checkpoint(state, self.ckpt_dir / "last.pt")
+        # One serialisation: best.pt is the same file as last.pt (see save_checkpoint).
+        best = [self.ckpt_dir / "best.pt"] if is_best else []
+        save_checkpoint(state, self.ckpt_dir / "last.pt", *best)
 
     def save_position(self, epoch: int, steps: int, loss_sum: float) -> str:
         """last.pt in the middle of `epoch` (preemption, trainer.checkpoint_every)."""
