@@ -18,6 +18,7 @@ from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
 from unetcli.sweeps.job import in_multirun, run_sweep_job
+from unetcli.training.fixed_costs import count_from_process_start
 from unetcli.training.trainer import Trainer
 from unetcli.tuning.training import agreed_training_runtime
 
@@ -53,4 +54,5 @@ def main(cfg: DictConfig) -> float | None:
     """
     if in_multirun():
         return run_sweep_job(cfg, run)
+    count_from_process_start()  # a time budget and the fixed costs count the imports too
     return run(cfg)["best_value"]

@@ -9,7 +9,8 @@ loader workers, and a split of the epoch across processes changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -124,6 +125,8 @@ class TrainingData:
     #: Validation sees whole images (no `dataset.image_size`) of more than one size:
     #: cuDNN autotuning is turned off while it runs (`hardware.varying_shapes`).
     val_sizes_vary: bool = False
+    #: Seconds of the fixed costs paid here (the file check, the data cache).
+    costs: dict[str, float] = field(default_factory=dict)
 
 
 def _weight_maps(loss_fn: torch.nn.Module, dataset_cfg: DictConfig) -> WeightMapCache | None:
@@ -179,8 +182,7 @@ def build_training_data(
     processes = processes or SingleProcess()
     layout = build_layout(cfg.dataset)
     train_samples, val_samples = split_samples(cfg, layout)
-    layout.check(train_samples + val_samples)
-    store = _store(cfg, layout, train_samples + val_samples, processes)
+    store, costs = _checked_store(cfg, layout, train_samples + val_samples, processes)
     seed, trainer = int(cfg.seed), cfg.trainer
     augmentation = None if trainer.overfit_batches else cfg.augmentation
     train_set = SegmentationDataset(
@@ -222,22 +224,27 @@ def build_training_data(
     examples = frozenset(spread) if n_examples else frozenset()
     vary = not cfg.dataset.get("image_size") and mixed_sizes(val_samples)
     return TrainingData(
-        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary
-    )
+        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary,
+        costs,
+    )  # fmt: skip
 
 
-def _store(
+def _checked_store(
     cfg: DictConfig, layout: Layout, samples: list[Sample], processes: Processes
-) -> PreprocessedStore | None:
-    """The preprocessed cache of the run's samples (dataset.cache), built where missing; the
-    first process prints its start line (hits, misses, size)."""
+) -> tuple[PreprocessedStore | None, dict[str, float]]:
+    """The check of the samples' files, then the preprocessed cache of them (dataset.cache),
+    built where missing; the first process prints its start line (hits, misses, size).
+    Returns the store and the seconds each took."""
+    started = time.perf_counter()
+    layout.check(samples)
+    checked = time.perf_counter()
     store, line = open_store(
         cfg.dataset, layout, samples, resize_step(cfg.dataset),
         desc="caching images" if processes.is_main else None,
     )  # fmt: skip
     if line and processes.is_main:
         print(line)
-    return store
+    return store, {"file check": checked - started, "data cache": time.perf_counter() - checked}
 
 
 def _check_unmonitored(cfg: DictConfig) -> None:
