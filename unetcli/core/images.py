@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unetcli.core.jpeg import read_jpeg
 from unetcli.errors import UnetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
@@ -19,6 +20,9 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
     image: OpenCV's plain 8-bit read would keep only the high byte, which turns
     a 12-bit microscopy image (values up to 4095) nearly black.
     """
+    decoded = read_jpeg(path, channels)  # the faster JPEG decoder, same pixels (core/jpeg.py)
+    if decoded is not None:
+        return decoded
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     image = cv2.imread(str(path), flag | cv2.IMREAD_ANYDEPTH)
     if image is None:
