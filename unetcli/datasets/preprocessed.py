@@ -85,22 +85,22 @@ class PreprocessedStore:
             for name in sorted(set(names.values())):
                 entry = self._load(name, mmap=False)
                 if entry is not None:
+                    for array in entry[:2]:
+                        if array is not None:
+                            array.flags.writeable = False
                     self._held[name] = entry
 
     def read(self, sample: Sample) -> Entry | None:
         """(image, mask or None, original (height, width)) of the sample, or None.
 
-        The arrays are the caller's own copies: an augmentation that worked in place
-        must never change the cache.
+        The arrays are read-only (memory-mapped, or held and marked so): an augmentation
+        that wrote into its input would raise instead of changing the cache, and none is
+        copied (a 1500x1500 tile that is cropped to 256x256 is never copied whole).
         """
         name = self.names.get(sample)
         if name is None:
             return None
-        entry = self._held.get(name) if self.in_memory else self._load(name, mmap=True)
-        if entry is None:
-            return None
-        image, mask, shape = entry
-        return np.array(image), None if mask is None else np.array(mask), shape
+        return self._held.get(name) if self.in_memory else self._load(name, mmap=True)
 
     def _load(self, name: str, mmap: bool) -> Entry | None:
         mode = "r" if mmap else None

@@ -151,9 +151,10 @@ class SegmentationDataset(Dataset):
         else:
             extra = [] if self.weight_maps is None else [self.weight_maps(index, mask)]
             moved, mask, maps = transform_pair(self.transform, image, mask, extra)
-            item["mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
+            item["mask"] = torch.from_numpy(np.array(mask, dtype=np.int64))  # a copy, writable
             if maps:
                 item["weight"] = torch.from_numpy(np.ascontiguousarray(maps[0])).float()
-        item["image"] = torch.from_numpy(np.ascontiguousarray(moved.transpose(2, 0, 1)))
+        # A copy: a cached array (read-only) may come through a pipeline that moved nothing.
+        item["image"] = torch.from_numpy(np.array(moved.transpose(2, 0, 1), order="C"))
         item["height"], item["width"] = shape
         return item
