@@ -229,6 +229,7 @@ def per_core_rates(cfg, layout, train, batch: int, timed: int) -> dict[str, floa
     medians of 3 rounds taken in turn. Also the cache's build rate (all threads)."""
     transform = build_transform(cfg.dataset, cfg.augmentation, "train")
     datasets = {"loader_0w": SegmentationDataset(layout, train, transform)}
+    took = 0.0
     for mode in ("memory", "disk"):
         dataset_cfg = cfg.dataset.copy()
         dataset_cfg.cache = mode
