@@ -174,7 +174,7 @@ def test_cache_off_reads_the_files_and_writes_nothing(layout):
     assert not (layout.root / ".unet-cache").exists()
 
 
-def test_training_with_the_cache_gives_the_same_weights(tmp_path):
+def test_training_with_the_cache_gives_the_same_weights(tmp_path, capsys):
     # 48x64 files trained at 32x48, so the cached entries are really resized.
     base = tiny_overrides(tmp_path, objects=12) + [
         "dataset.image_size=[32,48]", "trainer.epochs=1", "trainer.log_images=0",
@@ -183,6 +183,9 @@ def test_training_with_the_cache_gives_the_same_weights(tmp_path):
     weights = {}
     for mode in ("off", "memory"):
         run_command("train", [*base, f"dataset.cache={mode}"], tmp_path / mode)
+        out = capsys.readouterr().out
+        assert ("data cache: 0 hit, 24 miss" in out) == (mode == "memory"), out
+        assert "fixed costs: start-up" in out and "checkpoints" in out
         last = next((tmp_path / mode).rglob("last.pt"))
         weights[mode] = torch.load(last, weights_only=True)["model"]
     assert (tmp_path / "data" / "synthetic" / ".unet-cache").is_dir()

@@ -17,8 +17,8 @@ ranks, sweep jobs) decode each file once; the ones that waited find every entry 
 
 `memory` reads the built entries into RAM (the forked loader workers share those pages);
 `disk` memory-maps them (the page cache keeps what fits); `auto` takes memory when the whole
-cache fits within `RAM_SHARE` of the available memory, else disk; `off` reads the files every
-time, as before the cache existed.
+cache is small (MEMORY_LIMIT, and RAM_SHARE of the available memory), else disk; `off` reads
+the files every time, as before the cache existed.
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ from unetcli.errors import UnetError
 #: Bump when what an entry holds changes; old folders are then simply not found.
 CACHE_VERSION = 1
 MODES = ("auto", "memory", "disk", "off")
-#: `auto` holds the cache in memory when it takes at most this share of the available RAM
-#: (the model, the optimizer and each loader worker's own memory need the rest).
+#: `auto` holds the cache in memory when it takes at most MEMORY_LIMIT bytes and this share
+#: of the available RAM; a larger one is memory-mapped, which reads nearly as fast (Carvana at
+#: 320x480: 487 against 638 samples/s per core) and keeps the run's resident memory small.
 RAM_SHARE = 0.25
+MEMORY_LIMIT = 256 * 2**20
 #: Where the cache goes when dataset.cache_dir is not set (inside dataset.root).
 DEFAULT_FOLDER = ".unet-cache"
 
@@ -183,7 +185,8 @@ def open_store(
         with contextlib.suppress(OSError):  # a missing file: read (and reported) as uncached
             names[sample] = entry_name(layout, sample)
     report = build_entries(folder, layout, names, resize, desc)
-    in_memory = mode == "memory" or (mode == "auto" and report.bytes <= RAM_SHARE * _ram())
+    small = report.bytes <= min(MEMORY_LIMIT, RAM_SHARE * _ram())
+    in_memory = mode == "memory" or (mode == "auto" and small)
     store = PreprocessedStore(folder, names, in_memory)
     return store, report.line(folder, in_memory)
 
