@@ -20,7 +20,13 @@ from tests.helpers import REPO, run_command, tiny_overrides
 from unetcli.core.hardware import resolve_hardware
 from unetcli.datasets.carvana import CarvanaLayout
 from unetcli.datasets.loaders import make_loader
-from unetcli.datasets.preprocessed import PreprocessedStore, cache_folder, entry_name, open_store
+from unetcli.datasets.preprocessed import (
+    PreprocessedStore,
+    cache_folder,
+    checked_samples,
+    entry_name,
+    open_store,
+)
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform, resize_step
 
 DATASET = {
@@ -192,3 +198,13 @@ def test_training_with_the_cache_gives_the_same_weights(tmp_path, capsys):
     assert weights["off"].keys() == weights["memory"].keys()
     for key, value in weights["off"].items():
         assert torch.equal(value, weights["memory"][key]), key
+
+
+def test_only_unchanged_files_that_passed_the_check_skip_the_next_check(layout):
+    samples = layout.labelled_samples()
+    open_store(cfg_for(), layout, samples[:6], resize_step(cfg_for()), None, checked=True)
+    open_store(cfg_for(), layout, samples[6:], resize_step(cfg_for()), None, checked=False)
+    assert checked_samples(cfg_for(), layout, samples) == set(samples[:6])
+    os.utime(samples[2].mask, ns=(10**18, 10**18))  # its mask changed: checked again
+    assert checked_samples(cfg_for(), layout, samples) == set(samples[:6]) - {samples[2]}
+    assert checked_samples(cfg_for("off"), layout, samples) == set()

@@ -162,10 +162,13 @@ def open_store(
     samples: Sequence[Sample],
     resize: Any,
     desc: str | None = "caching images",
+    checked: bool = False,
 ) -> tuple[PreprocessedStore | None, str | None]:
     """The store of `samples` (built where entries are missing) and the start line, or
     (None, None) with dataset.cache=off. `resize` does the deterministic resize (an
-    albumentations Compose, or None for datasets trained at their files' size)."""
+    albumentations Compose, or None for datasets trained at their files' size);
+    `checked`: the samples passed the full pre-training check, and their new entries say
+    so (see `checked_samples`)."""
     mode = cache_mode(dataset_cfg)
     if mode == "off":
         return None, None
@@ -184,17 +187,36 @@ def open_store(
     for sample in unique:
         with contextlib.suppress(OSError):  # a missing file: read (and reported) as uncached
             names[sample] = entry_name(layout, sample)
-    report = build_entries(folder, layout, names, resize, desc)
+    report = build_entries(folder, layout, names, (resize, checked), desc)
     small = report.bytes <= min(MEMORY_LIMIT, RAM_SHARE * _ram())
     in_memory = mode == "memory" or (mode == "auto" and small)
     store = PreprocessedStore(folder, names, in_memory)
     return store, report.line(folder, in_memory)
 
 
+def checked_samples(dataset_cfg: Any, layout: Layout, samples: Sequence[Sample]) -> set[Sample]:
+    """The samples whose files passed the full pre-training check when their complete entry
+    was built, and have not changed since (the entry's name holds their size and time): the
+    next run need not read them again to check them."""
+    if cache_mode(dataset_cfg) == "off":
+        return set()
+    folder = cache_folder(dataset_cfg, layout)
+    trusted = set()
+    for sample in samples:
+        try:
+            meta = json.loads((folder / f"{entry_name(layout, sample)}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("checked"):
+            trusted.add(sample)
+    return trusted
+
+
 def build_entries(
-    folder: Path, layout: Layout, names: dict[Sample, str], resize: Any, desc: str | None
+    folder: Path, layout: Layout, names: dict[Sample, str], how: tuple, desc: str | None
 ) -> BuildReport:
-    """Write the entries that are missing, under the folder's lock; count hits and misses."""
+    """Write the entries that are missing, under the folder's lock; count hits and misses.
+    `how` is (the resize, whether the samples passed the full check)."""
     start = time.perf_counter()
     report = BuildReport()
     with _locked(folder):
@@ -206,7 +228,7 @@ def build_entries(
             bar = progress_bar(total=len(missing), desc=desc)
             with ThreadPoolExecutor(max(1, min(usable_cores(), 8))) as pool:
                 for problem in pool.map(
-                    lambda item: _build_one(folder, layout, item, resize), missing
+                    lambda item: _build_one(folder, layout, item, how), missing
                 ):
                     if problem:
                         report.failed.append(problem)
@@ -218,10 +240,11 @@ def build_entries(
     return report
 
 
-def _build_one(folder: Path, layout: Layout, item: tuple[Sample, str], resize: Any) -> str | None:
+def _build_one(folder: Path, layout: Layout, item: tuple[Sample, str], how: tuple) -> str | None:
     """Read, decode and resize one sample and write its entry; a read error is returned
     (the sample is then read from its files when used, where dataset.on_bad_file applies)."""
     sample, name = item
+    resize, checked = how
     try:
         image = layout.read_image(sample.image)
         mask = None if sample.mask is None else layout.read_mask(sample.mask)
@@ -230,7 +253,7 @@ def _build_one(folder: Path, layout: Layout, item: tuple[Sample, str], resize: A
     shape = image.shape[:2]
     if resize is not None:
         image, mask = resize(image, mask)
-    write_entry(folder, name, image, mask, shape)
+    write_entry(folder, name, (image, mask), shape, checked)
     for old in folder.glob(f"{name.split('-')[0]}-*.json"):  # the sample's stale entries
         if old.name != f"{name}.json":
             remove_entry(folder, old.name[: -len(".json")])
@@ -238,14 +261,15 @@ def _build_one(folder: Path, layout: Layout, item: tuple[Sample, str], resize: A
 
 
 def write_entry(
-    folder: Path, name: str, image: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int]
+    folder: Path, name: str, arrays: tuple, shape: tuple[int, int], checked: bool = False
 ) -> None:
-    """Write an entry's arrays, then its .json (the mark of a complete entry), each renamed
-    into place from a temporary name."""
+    """Write an entry's arrays (image, mask or None), then its .json (the mark of a complete
+    entry), each renamed into place from a temporary name."""
+    image, mask = arrays
     _save(folder, f"{name}.image.npy", lambda f: np.save(f, np.ascontiguousarray(image)))
     if mask is not None:
         _save(folder, f"{name}.mask.npy", lambda f: np.save(f, np.ascontiguousarray(mask)))
-    meta = {"shape": [int(shape[0]), int(shape[1])], "mask": mask is not None}
+    meta = {"shape": [int(shape[0]), int(shape[1])], "mask": mask is not None, "checked": checked}
     _save(folder, f"{name}.json", lambda f: f.write(json.dumps(meta).encode()))
 
 

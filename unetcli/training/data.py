@@ -23,7 +23,7 @@ from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.loaders import loader_settings
-from unetcli.datasets.preprocessed import PreprocessedStore, open_store
+from unetcli.datasets.preprocessed import PreprocessedStore, checked_samples, open_store
 from unetcli.datasets.sizes import mixed_sizes
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform, resize_step
 from unetcli.distributed.processes import Processes, SingleProcess
@@ -236,11 +236,14 @@ def _checked_store(
     built where missing; the first process prints its start line (hits, misses, size).
     Returns the store and the seconds each took."""
     started = time.perf_counter()
-    layout.check(samples)
+    # Files whose cache entry was built after they passed the full check, unchanged since,
+    # are not read again to check them.
+    trusted = checked_samples(cfg.dataset, layout, samples) if layout.check_files else set()
+    layout.check([s for s in samples if s not in trusted])
     checked = time.perf_counter()
     store, line = open_store(
         cfg.dataset, layout, samples, resize_step(cfg.dataset),
-        desc="caching images" if processes.is_main else None,
+        desc="caching images" if processes.is_main else None, checked=layout.check_files,
     )  # fmt: skip
     if line and processes.is_main:
         print(line)
