@@ -73,4 +73,17 @@ class FixedCosts:
         parts = [f"{name} {sec:.1f} s" + (f" ({self.counts[name]}x)" if self.counts[name] > 1
                                           else "")
                  for name, sec in self.seconds.items()]  # fmt: skip
-        return "fixed costs: " + ", ".join(parts)
+        peak = peak_resident_bytes()
+        memory = f"; peak resident memory {peak / 2**30:.2f} GiB" if peak else ""
+        return "fixed costs: " + ", ".join(parts) + memory
+
+
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory (VmHWM), 0 where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
