@@ -18,9 +18,10 @@ from unetcli.training.trainer import Trainer
 
 
 def trainer_then_corrupt(tmp_path, policy: str) -> tuple[Trainer, str]:
+    # Without the data cache: a cached file is read once, before the run, and never again.
     cfg = compose("train", [
         *tiny_overrides(tmp_path, objects=6), "model.widths=[4,8]", "trainer.epochs=1",
-        "trainer.batch_size=2", f"dataset.on_bad_file={policy}",
+        "trainer.batch_size=2", f"dataset.on_bad_file={policy}", "dataset.cache=off",
     ])  # fmt: skip
     cfg.paths.run_dir = str(tmp_path / "run")
     trainer = Trainer(cfg)  # the pre-training check reads every file: all good here

@@ -11,6 +11,7 @@ import yaml
 from tests import doctor_folders
 from tests.helpers import compose, run_command
 from unetcli.errors import UnetError
+from unetcli.plan.search import CHECKPOINT_BYTES_PER_S
 
 
 def _plan(tmp_path, root, *extra):
@@ -73,8 +74,14 @@ def test_the_first_model_that_trains_enough_epochs_is_chosen(tmp_path):
     )
     saved = json.loads((tmp_path / "myconf" / f"{plan['name']}.plan.json").read_text())
     rates = {m["model"]: m["images_per_s"] for m in saved["measured"]}
-    # 8 training images; plan.max_epochs (300) caps what a fast machine could train
-    epochs = {m: min(300, int(60 // (8 / r * 1.15))) for m, r in rates.items()}
+    state = {m["model"]: m["state_bytes"] for m in saved["measured"]}
+    # 8 training images, 15% for validation, a checkpoint per epoch and the start-up once;
+    # plan.max_epochs (300) caps what a fast machine could train
+    left = 60 - saved["start_up_s"]
+    epochs = {
+        m: min(300, int(left // (8 / r * 1.15 + state[m] / CHECKPOINT_BYTES_PER_S)))
+        for m, r in rates.items()
+    }
     enough = [m for m in ("unet", "unet_small") if epochs.get(m, 0) >= 30]
     expected = enough[0] if enough else max(epochs, key=epochs.get)
     assert plan["model"] == expected and plan["epochs"] == epochs[expected]

@@ -9,6 +9,7 @@ from unetcli.config.location import config_dir
 from unetcli.core.console import print_summary
 from unetcli.errors import user_errors
 from unetcli.plan.planner import make_plan
+from unetcli.training.fixed_costs import count_from_process_start
 
 
 def run(cfg: DictConfig) -> dict:
@@ -35,4 +36,5 @@ def run(cfg: DictConfig) -> dict:
 @hydra.main(config_path=config_dir(), config_name="plan", version_base="1.3")
 @user_errors
 def main(cfg: DictConfig) -> None:
+    count_from_process_start()  # the plan's own start-up stands for `unet train`'s
     run(cfg)

@@ -100,6 +100,7 @@ INFERENCE_RANGES = {
 # Words a key must be one of.
 CHOICES = {
     "dataset.on_bad_file": ("stop", "skip"),
+    "dataset.cache": ("auto", "memory", "disk", "off"),
     "trainer.monitor_mode": ("max", "min"),
 }
 # Counts where 0 means nothing would happen (a run of no epochs, batches of no images).

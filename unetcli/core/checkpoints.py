@@ -9,14 +9,16 @@ need arbitrary unpickling (a stranger's checkpoint that runs code when opened) i
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import re
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-from unetcli.core.files import atomic_write_bytes
+from unetcli.core.files import atomic_write, remove_quietly
 from unetcli.errors import UnetError
 
 PLAIN_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.Size)
@@ -63,14 +65,62 @@ def check_plain(value: Any, where: str = "state") -> None:
     )
 
 
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write `state` to `path` atomically (the previous good file stays if the write fails)."""
+def save_checkpoint(state: dict[str, Any], path: str | Path, *also: str | Path) -> None:
+    """Write `state` to `path` atomically (the previous good file stays if the write fails),
+    and the same file under the names in `also` (best.pt beside last.pt).
+
+    Serialised once, straight into the temporary file: no copy of the whole checkpoint is
+    held in memory (with Adam that is three times the model), and each further name is a
+    hard link to the same bytes (a copy where links are not possible). A later rename over
+    one name gives it a new file and leaves the other as it was.
+    """
     check_plain(state)
-    # Serialised in memory first: torch's zip writer turns a failed write into a RuntimeError
-    # that no longer says the disk is full; a plain write of the bytes keeps the OSError.
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(Path(path), buffer.getbuffer(), what="checkpoint")
+    path = Path(path)
+    atomic_write(path, lambda f: _save_into(state, f), what="checkpoint")
+    for other in map(Path, also):
+        _link_or_copy(path, other)
+
+
+class _KeptErrors(io.RawIOBase):
+    """A file wrapper that keeps the OSError of a failed write: torch's zip writer turns it
+    into a RuntimeError that no longer says the disk is full."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f, self.error = f, None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+
+def _save_into(state: dict[str, Any], f: IO[bytes]) -> None:
+    kept = _KeptErrors(f)
+    try:
+        torch.save(state, kept)
+    except RuntimeError:
+        if kept.error is not None:
+            raise kept.error from None
+        raise
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """`dest` atomically replaced by a hard link to `source`, or by a copy where the file
+    system has no links."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    remove_quietly(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        with open(source, "rb") as src:
+            atomic_write(dest, lambda f: shutil.copyfileobj(src, f, 2**24), what="checkpoint")
+        return
+    os.replace(tmp, dest)
 
 
 def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:

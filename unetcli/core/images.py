@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unetcli.core.jpeg import read_jpeg
 from unetcli.core.tiff import is_tiff, read_channels
 from unetcli.errors import UnetError
 
@@ -23,6 +24,9 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
     """
     if is_tiff(path) or channels not in (1, 3):
         return read_channels(path, channels)
+    decoded = read_jpeg(path, channels)  # the faster JPEG decoder, same pixels (core/jpeg.py)
+    if decoded is not None:
+        return decoded
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     image = cv2.imread(str(path), flag | cv2.IMREAD_ANYDEPTH)
     if image is None:

@@ -9,6 +9,7 @@ out; everything after it sees (C, H, W) again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import albumentations as A
 import cv2
@@ -20,6 +21,9 @@ from torch.utils.data import Dataset
 
 from unetcli.datasets.base import Layout, Sample
 from unetcli.datasets.intensity import Normalise, normalisation
+
+if TYPE_CHECKING:
+    from unetcli.datasets.preprocessed import PreprocessedStore
 
 
 def build_transform(
@@ -42,11 +46,8 @@ def build_transform(
     `seed` makes the random transforms repeatable (albumentations otherwise draws
     fresh entropy, and a run could not be reproduced).
     """
-    ops: list[A.BasicTransform] = []
-    size = dataset_cfg.get("image_size")
-    if size:
-        height, width = (int(v) for v in size)
-        ops.append(A.Resize(height, width, interpolation=cv2.INTER_LINEAR))
+    resize = _resize(dataset_cfg)
+    ops: list[A.BasicTransform] = [] if resize is None else [resize]
     crop = dataset_cfg.get("crop_size")
     if split == "train" and crop:
         crop_h, crop_w = (int(crop), int(crop)) if isinstance(crop, int) else map(int, crop)
@@ -58,6 +59,35 @@ def build_transform(
             ops.extend(instantiate(extra, _convert_="all"))
     ops.append(Normalise(normalisation(dataset_cfg)))
     return A.Compose(ops, strict=True, seed=seed)
+
+
+def _resize(dataset_cfg: DictConfig) -> A.Resize | None:
+    size = dataset_cfg.get("image_size")
+    if not size:
+        return None
+    height, width = (int(v) for v in size)
+    return A.Resize(height, width, interpolation=cv2.INTER_LINEAR)
+
+
+def resize_step(dataset_cfg: DictConfig) -> Callable[..., tuple] | None:
+    """build_transform's deterministic resize alone, as f(image, mask or None), or None.
+
+    The data cache (datasets/preprocessed.py) applies it once per file; the pipeline's own
+    resize then meets images already at its size and only copies them (OpenCV copies when
+    the sizes agree), so cached and uncached samples come out equal.
+    """
+    resize = _resize(dataset_cfg)
+    if resize is None:
+        return None
+    compose = A.Compose([resize], strict=True)
+
+    def apply(image: np.ndarray, mask: np.ndarray | None) -> tuple:
+        if mask is None:
+            return compose(image=image)["image"], None
+        moved, mask, _ = transform_pair(compose, image, mask)
+        return moved, mask
+
+    return apply
 
 
 def transform_pair(
@@ -83,6 +113,9 @@ class SegmentationDataset(Dataset):
     for the mask (e.g. a unetcli.losses.WeightMapCache); it goes through the
     transform as an extra mask, so it moves with the mask, and comes out as
     item["weight"].
+
+    `store` (a datasets.preprocessed.PreprocessedStore), if given, supplies samples already
+    read and resized; a sample it has no entry for is read from its files.
     """
 
     def __init__(
@@ -91,11 +124,13 @@ class SegmentationDataset(Dataset):
         samples: Sequence[Sample],
         transform: A.Compose,
         weight_maps: Callable[[int, np.ndarray], np.ndarray] | None = None,
+        store: PreprocessedStore | None = None,
     ) -> None:
         self.layout = layout
         self.samples = list(samples)
         self.transform = transform
         self.weight_maps = weight_maps
+        self.store = store
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -106,17 +141,23 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         sample = self.samples[index]
-        image = self.layout.read_image(sample.image)
+        cached = None if self.store is None else self.store.read(sample)
+        if cached is None:
+            image = self.layout.read_image(sample.image)
+            mask = None if sample.mask is None else self.layout.read_mask(sample.mask)
+            shape = image.shape[:2]
+        else:
+            image, mask, shape = cached
         item: dict[str, torch.Tensor | int] = {"index": index}
-        if sample.mask is None:
+        if mask is None:
             moved = self.transform(image=image)["image"]
         else:
-            mask = self.layout.read_mask(sample.mask)
             extra = [] if self.weight_maps is None else [self.weight_maps(index, mask)]
             moved, mask, maps = transform_pair(self.transform, image, mask, extra)
-            item["mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
+            item["mask"] = torch.from_numpy(np.array(mask, dtype=np.int64))  # a copy, writable
             if maps:
                 item["weight"] = torch.from_numpy(np.ascontiguousarray(maps[0])).float()
-        item["image"] = torch.from_numpy(np.ascontiguousarray(moved.transpose(2, 0, 1)))
-        item["height"], item["width"] = image.shape[:2]
+        # A copy: a cached array (read-only) may come through a pipeline that moved nothing.
+        item["image"] = torch.from_numpy(np.array(moved.transpose(2, 0, 1), order="C"))
+        item["height"], item["width"] = shape
         return item

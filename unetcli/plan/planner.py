@@ -20,6 +20,7 @@ from unetcli.errors import UnetError
 from unetcli.plan.models import model_config, widths
 from unetcli.plan.search import Candidate, search, sizes
 from unetcli.plan.write import atomic_write, dataset_yaml, experiment_yaml
+from unetcli.training.fixed_costs import run_start
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -45,7 +46,9 @@ def plan_name(cfg: DictConfig) -> str:
     return f"{name}_own" if taken else name
 
 
-def _measure(cfg: DictConfig, report: dict, budget_s: float) -> tuple[Candidate, list, dict]:
+def _measure(
+    cfg: DictConfig, report: dict, budget_s: float, started: float
+) -> tuple[Candidate, list, dict]:
     images = report["images"]
     areas = report["objects"]["areas"]
     smallest = float(np.percentile(areas, 5)) if areas else 0.0
@@ -59,12 +62,16 @@ def _measure(cfg: DictConfig, report: dict, budget_s: float) -> tuple[Candidate,
     limits = {
         "train_images": train_images,
         "budget_s": budget_s,
+        # What this process took to start and read the data: `unet train` pays as much
+        # before its first step (imports, config, the file check).
+        "start_up_s": time.time() - started,
         "models": models,
         "deadline": time.monotonic() + float(cfg.plan.measure_s),
     }
     runtime = resolve_hardware(cfg.hardware)
     chosen, done = search(cfg, runtime, limits, candidates)
     facts = {
+        "start_up_s": limits["start_up_s"],
         "smallest_area": smallest,
         "train_images": train_images,
         "models": models,
@@ -76,6 +83,7 @@ def _measure(cfg: DictConfig, report: dict, budget_s: float) -> tuple[Candidate,
 
 def make_plan(cfg: DictConfig) -> dict:
     """Analyse, measure, choose and write; returns what was chosen and where it went."""
+    started = run_start()  # under `unet plan`, the process's start: its imports count
     cfg = copy.deepcopy(cfg)
     given = given_options(cfg.dataset)
     budget_s = seconds(cfg.plan.time_budget, "plan.time_budget")
@@ -91,7 +99,7 @@ def make_plan(cfg: DictConfig) -> dict:
     OmegaConf.update(cfg, "dataset.image_size", None)  # objects measured at their own size
     analysis = analyse(cfg, out)
     cfg = with_options(cfg, analysis.options)
-    chosen, done, facts = _measure(cfg, analysis.report, budget_s)
+    chosen, done, facts = _measure(cfg, analysis.report, budget_s, started)
     facts["given"] = given
     options, reasons = _dataset_choices(analysis, chosen, facts)
     atomic_write(files[0], dataset_yaml(name, options, reasons))
@@ -106,6 +114,7 @@ def make_plan(cfg: DictConfig) -> dict:
             step_s=r.step_s,
             images_per_s=r.images_per_s,
             peak_bytes=r.peak_bytes,
+            state_bytes=r.state_bytes,
             failed=r.failed,
         )
         for c in done
@@ -121,6 +130,7 @@ def make_plan(cfg: DictConfig) -> dict:
         "epochs": chosen.epochs,
         "images_per_s": chosen.batch.images_per_s,
         "budget_s": budget_s,
+        "start_up_s": facts["start_up_s"],
         "device": facts["device"],
         "measured": measured,
     }

@@ -98,6 +98,10 @@ def batches_for(cfg: DictConfig, candidate: Candidate, runtime: Runtime, limits:
         best = max(best, run.images_per_s)
 
 
+#: A conservative rate of a checkpoint write (serialisation and disk), in bytes per second.
+CHECKPOINT_BYTES_PER_S = 200e6
+
+
 def settle(candidate: Candidate, cfg: DictConfig, limits: dict) -> None:
     """The batch to train with (within 10% of the best rate, smallest) and its epochs."""
     total = limits["device_memory"]
@@ -111,7 +115,10 @@ def settle(candidate: Candidate, cfg: DictConfig, limits: dict) -> None:
     candidate.batch = min((r for r in fits if r.images_per_s >= 0.9 * top), key=lambda r: r.batch)
     per_epoch = limits["train_images"] / candidate.batch.images_per_s
     per_epoch *= 1 + float(cfg.plan.validation_share)
-    epochs = int(limits["budget_s"] // per_epoch)
+    # Each epoch ends with a checkpoint write, and the run starts up once (imports, the
+    # file check, the data cache): a plan that left them out ran 7% over its budget.
+    per_epoch += candidate.batch.state_bytes / CHECKPOINT_BYTES_PER_S
+    epochs = int((limits["budget_s"] - limits.get("start_up_s", 0.0)) // per_epoch)
     candidate.epochs = max(1, min(int(cfg.plan.max_epochs), epochs))
 
 

@@ -30,12 +30,15 @@ class Measurement:
     step_s: float = 0.0
     peak_bytes: int = 0
     failed: str | None = None
+    #: Bytes of a checkpoint of this model: weights and optimizer state (see plan.search).
+    state_bytes: int = 0
 
 
 def _timed_steps(
     cfg: DictConfig, model_cfg: DictConfig, runtime: Runtime, shape: tuple[int, int, int]
-) -> list[float]:
-    """Seconds of a warm-up step and `cfg.plan.steps` more, of the trainer's own step."""
+) -> tuple[list[float], int]:
+    """Seconds of a warm-up step and `cfg.plan.steps` more, of the trainer's own step, and
+    the bytes of the model's weights and optimizer state after them."""
     batch, *size = shape
     task = Task.from_config(cfg.dataset)
     step = fresh_step(cfg, runtime, build(cfg.loss, "loss", task=task), model_cfg)
@@ -51,7 +54,13 @@ def _timed_steps(
         step(batch_of)  # the trainer's step
         sync(runtime.device)  # its backward pass and optimizer step done
         times.append(time.perf_counter() - start)
-    return times
+    return times, _state_bytes(step.model, step.optimizer)
+
+
+def _state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    tensors = [*model.state_dict().values()]
+    tensors += [v for state in optimizer.state.values() for v in state.values()]
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
 
 
 def _targets(task: Task, batch: int, size: tuple[int, int], device) -> torch.Tensor:
@@ -84,7 +93,7 @@ def measure(
     result = Measurement(name, tuple(size), batch)
     runtime.apply()
     try:
-        times = _timed_steps(cfg, model_cfg, runtime, shape)
+        times, result.state_bytes = _timed_steps(cfg, model_cfg, runtime, shape)
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if not out_of_memory(err):
             raise

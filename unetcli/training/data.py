@@ -9,7 +9,8 @@ loader workers, and a split of the epoch across processes changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ from unetcli.datasets.folds import dataset_split
 from unetcli.datasets.intensity import check_transforms, resolve_intensity
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.loaders import loader_settings
+from unetcli.datasets.preprocessed import PreprocessedStore, checked_samples, open_store
 from unetcli.datasets.sizes import mixed_sizes
-from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform
+from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform, resize_step
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.losses.weight_map import WeightMapCache
@@ -124,6 +126,8 @@ class TrainingData:
     #: Validation sees whole images (no `dataset.image_size`) of more than one size:
     #: cuDNN autotuning is turned off while it runs (`hardware.varying_shapes`).
     val_sizes_vary: bool = False
+    #: Seconds of the fixed costs paid here (the file check, the data cache).
+    costs: dict[str, float] = field(default_factory=dict)
 
 
 def _weight_maps(loss_fn: torch.nn.Module, dataset_cfg: DictConfig) -> WeightMapCache | None:
@@ -179,7 +183,7 @@ def build_training_data(
     processes = processes or SingleProcess()
     layout = build_layout(cfg.dataset)
     train_samples, val_samples = split_samples(cfg, layout)
-    layout.check(train_samples + val_samples)
+    store, costs = _checked_store(cfg, layout, train_samples + val_samples, processes)
     seed, trainer = int(cfg.seed), cfg.trainer
     augmentation = None if trainer.overfit_batches else cfg.augmentation
     dtype = resolve_intensity(cfg.dataset, layout, train_samples, seed)
@@ -189,6 +193,7 @@ def build_training_data(
         train_samples,
         build_transform(cfg.dataset, augmentation, "train", seed=seed),
         _weight_maps(loss_fn, cfg.dataset),
+        store,
     )
     batch_size = int(trainer.batch_size)
     if batch_size > len(train_set):  # works, but rarely what was meant: say so
@@ -207,7 +212,14 @@ def build_training_data(
     )
     val_loader = None
     if val_samples:
-        val_loader = _validation_loader(cfg, layout, val_samples, runtime, loss_fn, processes)
+        val_set = SegmentationDataset(
+            layout,
+            val_samples,
+            build_transform(cfg.dataset, cfg.augmentation, "val"),
+            _weight_maps(loss_fn, cfg.dataset),
+            store,
+        )
+        val_loader = _validation_loader(cfg, val_set, runtime, processes)
     elif trainer.monitor.startswith("val/"):
         _check_unmonitored(cfg)
     n_examples = min(int(trainer.log_images), len(val_samples))
@@ -215,8 +227,30 @@ def build_training_data(
     examples = frozenset(spread) if n_examples else frozenset()
     vary = not cfg.dataset.get("image_size") and mixed_sizes(val_samples)
     return TrainingData(
-        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary
-    )
+        layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary,
+        costs,
+    )  # fmt: skip
+
+
+def _checked_store(
+    cfg: DictConfig, layout: Layout, samples: list[Sample], processes: Processes
+) -> tuple[PreprocessedStore | None, dict[str, float]]:
+    """The check of the samples' files, then the preprocessed cache of them (dataset.cache),
+    built where missing; the first process prints its start line (hits, misses, size).
+    Returns the store and the seconds each took."""
+    started = time.perf_counter()
+    # Files whose cache entry was built after they passed the full check, unchanged since,
+    # are not read again to check them.
+    trusted = checked_samples(cfg.dataset, layout, samples) if layout.check_files else set()
+    layout.check([s for s in samples if s not in trusted])
+    checked = time.perf_counter()
+    store, line = open_store(
+        cfg.dataset, layout, samples, resize_step(cfg.dataset),
+        desc="caching images" if processes.is_main else None, checked=layout.check_files,
+    )  # fmt: skip
+    if line and processes.is_main:
+        print(line)
+    return store, {"file check": checked - started, "data cache": time.perf_counter() - checked}
 
 
 def _check_unmonitored(cfg: DictConfig) -> None:
@@ -246,20 +280,10 @@ def _check_unmonitored(cfg: DictConfig) -> None:
 
 
 def _validation_loader(
-    cfg: DictConfig,
-    layout: Layout,
-    val_samples: list[Sample],
-    runtime: Runtime,
-    loss_fn: torch.nn.Module,
-    processes: Processes,
+    cfg: DictConfig, val_set: SegmentationDataset, runtime: Runtime, processes: Processes
 ) -> DataLoader:
     """This process's contiguous block of whole validation batches, in split order."""
-    val_set = SegmentationDataset(
-        layout,
-        val_samples,
-        build_transform(cfg.dataset, cfg.augmentation, "val"),
-        _weight_maps(loss_fn, cfg.dataset),
-    )
+    val_samples = val_set.samples
     # Whole large images (e.g. 1500x1500 tiles) validate one at a time.
     val_batch = int(cfg.dataset.validation_batch_size or cfg.trainer.batch_size)
     mine = processes.shard(len(val_set), val_batch)

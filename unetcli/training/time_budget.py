@@ -79,7 +79,8 @@ def budget_for(trainer: Any) -> TimeBudget | None:
     data, cap = trainer.data, trainer.opts.max_steps_per_epoch
     steps = min(len(data.train_loader), int(cap)) if cap else len(data.train_loader)
     val_batches = len(data.val_loader) if data.val_loader is not None else 0
-    spent = trainer.budget_spent + time.time() - trainer.started  # set-up counts too
+    # Set-up counts too, and under `unet train` the imports and config before it.
+    spent = trainer.budget_spent + time.time() - trainer.costs.started
     budget = TimeBudget(seconds, spent, steps, val_batches)
     print(f"time budget: {seconds:.0f} s ({budget.left():.0f} s left); "
           f"trainer.epochs is set after {PROBE_STEPS + 1} steps", flush=True)
@@ -99,6 +100,8 @@ class TimeBudget:
         self.step_time: float | None = None
         self.epoch_time: float | None = None
         self.cut = False
+        #: Seconds of the last checkpoint write: each epoch ends with one, after its timing.
+        self.tail = 0.0
 
     def cut_epoch(self) -> bool:
         """True when the next step and the validation after it would end past the deadline.
@@ -107,7 +110,8 @@ class TimeBudget:
         result.json) and the run with it: an epoch longer than the budget is cut.
         """
         if self.step_time is not None and not self.cut:
-            self.cut = time.time() + self.step_time + self.validation_time() > self.deadline
+            end = time.time() + self.step_time + self.validation_time() + self.tail
+            self.cut = end > self.deadline
         return self.cut
 
     def spent(self) -> float:
@@ -149,7 +153,8 @@ class TimeBudget:
         per_epoch = self.epoch_time or (
             self.steps_per_epoch * self.step_time + self.validation_time()
         )
-        left = self.deadline - time.time() - to_finish_epoch
+        per_epoch += self.tail
+        left = self.deadline - time.time() - to_finish_epoch - self.tail
         epochs = epoch + max(0, int(left // per_epoch))
         if epochs != int(trainer.opts.epochs):
             resize_schedule(trainer.schedule, trainer.cfg, epochs)

@@ -33,6 +33,7 @@ from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
 from unetcli.training.early_stopping import EarlyStopping
 from unetcli.training.example_grid import comparison_grid
+from unetcli.training.fixed_costs import FixedCosts, run_start
 from unetcli.training.nonfinite import NonFiniteSteps, handle_bad_step
 from unetcli.training.preemption import Preemption
 from unetcli.training.profiling import StepProfiler
@@ -61,12 +62,15 @@ class Trainer:
         self.run_dir = Path(cfg.paths.run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.started = time.time()
+        self.costs = FixedCosts(run_start())
+        self.costs.add("start-up", self.started - self.costs.started)  # imports, config, tuner
         self.global_step = 0
         self.start_epoch, self.last_epoch = 1, 0
         self.best_value: float | None = None
         self.best_epoch = 0
         self.runtime = runtime or resolve_hardware(cfg.hardware)
-        self.setup()
+        with self.costs.measure("set-up"):
+            self.setup()
 
     # --- set-up -----------------------------------------------------------------------
     def setup(self) -> None:
@@ -79,6 +83,8 @@ class Trainer:
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
         with self.processes.main_first():  # e.g. the synthetic set is generated once
             self.data = build_training_data(cfg, self.runtime, self.loss_fn, self.processes)
+        for name, seconds in self.data.costs.items():  # the file check, the data cache
+            self.costs.add(name, seconds)
         self.model = self.runtime.prepare_model(build_model(cfg.model))
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
         self.schedule = Schedule(cfg, self.optimizer, len(self.data.train_loader))
@@ -161,10 +167,12 @@ class Trainer:
                 "skipped_files": self.bad_files.skipped,
             }
             if self.processes.is_main:
-                write_result(self.run_dir, result)
-                files = [self.ckpt_dir / "best.pt", self.run_dir / "metrics.csv"]
-                self.log.artifacts([*files, self.run_dir / "result.json"], "")
-                print_training_summary(result, self.ckpt_dir)
+                with self.costs.measure("summary"):
+                    write_result(self.run_dir, result)
+                    files = [self.ckpt_dir / "best.pt", self.run_dir / "metrics.csv"]
+                    self.log.artifacts([*files, self.run_dir / "result.json"], "")
+                    print_training_summary(result, self.ckpt_dir)
+                print(self.costs.line())
         return result
 
     def run_epochs(self) -> tuple[dict[str, float], bool]:
@@ -198,7 +206,8 @@ class Trainer:
         epoch_start = time.time()
         lr = self.optimizer.param_groups[0]["lr"]
         metrics = {"train/loss": self.train_epoch(epoch)}
-        metrics.update(self.validate(epoch))
+        with self.costs.measure("validation"):
+            metrics.update(self.validate(epoch))
         # Every process takes the main one's figures: decisions below are made once.
         metrics = self.processes.from_main(metrics)
         unmonitored = not self.data.val_samples and self.opts.monitor.startswith("val/")
@@ -211,7 +220,10 @@ class Trainer:
         is_best, stop = self.track(metrics.get(self.opts.monitor), epoch)
         if self.budget:
             self.budget.after_epoch(self, epoch, time.time() - epoch_start)
-        self.save(epoch, metrics, is_best)
+        with self.costs.measure("checkpoints"):
+            self.save(epoch, metrics, is_best)
+        if self.budget:  # what the next epochs' writes will take
+            self.budget.tail = self.costs.last
         self.last_epoch = epoch
         self.report_epoch(epoch, metrics, lr, is_best, stop)
         return metrics, stop
@@ -323,9 +335,9 @@ class Trainer:
         if not self.processes.is_main:
             return
         state = self.checkpoint_state(epoch, metrics)
-        if is_best:
-            save_checkpoint(state, self.ckpt_dir / "best.pt")
-        save_checkpoint(state, self.ckpt_dir / "last.pt")
+        # One serialisation: best.pt is the same file as last.pt (see save_checkpoint).
+        best = [self.ckpt_dir / "best.pt"] if is_best else []
+        save_checkpoint(state, self.ckpt_dir / "last.pt", *best)
 
     def save_position(self, epoch: int, steps: int, loss_sum: float) -> str:
         """last.pt in the middle of `epoch` (preemption, trainer.checkpoint_every)."""
