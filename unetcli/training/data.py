@@ -195,20 +195,9 @@ def build_training_data(
         _weight_maps(loss_fn, cfg.dataset),
         store,
     )
-    batch_size = int(trainer.batch_size)
-    if batch_size > len(train_set):  # works, but rarely what was meant: say so
-        print(
-            f"note: trainer.batch_size={batch_size} is larger than the {len(train_set)} training "
-            f"images; each epoch is one batch of {len(train_set)}"
-        )
     sampler = _sampler(len(train_set), cfg, processes)
-    train_loader = DataLoader(
-        MarkBadFiles(SeededSamples(train_set), train_samples),
-        batch_size=batch_size,
-        sampler=sampler,
-        drop_last=drops_last(len(sampler), batch_size),
-        collate_fn=collate_marking_bad,
-        **loader_settings(runtime),
+    train_loader = _training_loader(
+        train_set, train_samples, sampler, int(trainer.batch_size), runtime
     )
     val_loader = None
     if val_samples:
@@ -230,6 +219,28 @@ def build_training_data(
         layout, train_samples, val_samples, train_loader, val_loader, sampler, examples, vary,
         costs,
     )  # fmt: skip
+
+
+def _training_loader(
+    train_set: SegmentationDataset,
+    samples: list[Sample],
+    sampler: EpochSampler,
+    batch_size: int,
+    runtime: Runtime,
+) -> DataLoader:
+    if batch_size > len(train_set):  # works, but rarely what was meant: say so
+        print(
+            f"note: trainer.batch_size={batch_size} is larger than the {len(train_set)} training "
+            f"images; each epoch is one batch of {len(train_set)}"
+        )
+    return DataLoader(
+        MarkBadFiles(SeededSamples(train_set), samples),
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drops_last(len(sampler), batch_size),
+        collate_fn=collate_marking_bad,
+        **loader_settings(runtime),
+    )
 
 
 def _checked_store(
