@@ -17,6 +17,7 @@ from unetcli.core.limits import apply_limits
 from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
+from unetcli.models.input_stats import resolve_input_stats
 from unetcli.sweeps.job import in_multirun, run_sweep_job
 from unetcli.training.trainer import Trainer
 from unetcli.tuning.training import agreed_training_runtime
@@ -24,7 +25,11 @@ from unetcli.tuning.training import agreed_training_runtime
 
 def train(cfg: DictConfig, processes: Processes) -> dict:
     """The work of one process of a (possibly distributed) training run: the tuner measures
-    (or reads its cache) in the main process, every process trains with its choice."""
+    (or reads its cache) in the main process, every process trains with its choice.
+    A null dataset.mean/std is resolved first, for the tuner's data as for training's."""
+    stats = resolve_input_stats(cfg)
+    if processes.is_main:
+        print(stats, flush=True)
     return Trainer(cfg, processes, agreed_training_runtime(cfg, processes)).fit()
 
 
