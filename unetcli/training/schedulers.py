@@ -59,7 +59,8 @@ def group_peaks(factory: DictConfig, optimizer: torch.optim.Optimizer) -> dict:
     groups = optimizer.param_groups
     if "max_lr" not in factory or not any("lr_factor" in g for g in groups):
         return {}
-    return {"max_lr": [float(factory.max_lr) * g.get("lr_factor", 1.0) for g in groups]}
+    peaks = [float(factory.max_lr) * g.get("lr_factor", 1.0) for g in groups]
+    return {"max_lr": peaks, "_convert_": "all"}  # a plain list, as torch wants
 
 
 class Schedule:
