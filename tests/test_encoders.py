@@ -34,7 +34,7 @@ class EncoderTester:
     encoder: str
 
     def overrides(self, root: Path) -> list[str]:
-        base = [o for o in tiny_overrides(root, objects=6) if not o.startswith("model.")]
+        base = [o for o in tiny_overrides(root, objects=4) if not o.startswith("model.")]
         return [
             *base,
             "model=unet_timm",
@@ -43,6 +43,7 @@ class EncoderTester:
             "trainer.batch_size=4",
             "trainer.max_steps_per_epoch=2",
             "augmentation=flips",
+            "dataset.layout.num_test=2",
         ]
 
     def test_builds_at_odd_sizes_through_the_contract(self):

@@ -160,3 +160,27 @@ def test_one_cycle_peaks_scale_with_the_encoder_factor():
     Schedule(cfg, optimizer, 5)
     head, encoder = optimizer.param_groups
     assert encoder["max_lr"] == pytest.approx(0.1 * head["max_lr"]) and head["max_lr"] > 0
+
+
+def test_two_processes_accumulating_train_what_one_process_trains(tmp_path):
+    """2 processes x 2 batches of 1 per step (gloo) against 1 process x batch 4: the same
+    images per step. The encoder is frozen (its batch norm in eval mode) and the decoder
+    uses group norm, so no batch statistics differ; EMA and the encoder's own learning
+    rate ride along."""
+    base = [o for o in tiny_overrides(tmp_path, objects=8) if not o.startswith("model.")]
+    common = [
+        *base, "model=unet_timm", f"model.encoder={ENCODER}", "model.norm=group",
+        "model.decoder_channels=[8,8,8,8,8]", "loss=bce", "scheduler=none", "hardware=cpu",
+        "hardware.precision=fp32", "trainer.freeze_encoder_epochs=1", "trainer.ema=true",
+        "trainer.ema_decay=0.5", "optimizer.encoder_lr_factor=0.1", "trainer.epochs=1",
+    ]  # fmt: skip
+    run_command("train", [*common, "trainer.batch_size=4"], tmp_path / "one")
+    two = ["trainer.batch_size=1", "trainer.accumulate_batches=2", "hardware.devices=2"]
+    run_command("train", [*common, *two], tmp_path / "two")
+    one, other = state(tmp_path / "one"), state(tmp_path / "two")
+    assert one["global_step"] == other["global_step"] > 1
+    for part in ("model", "trained"):  # the average and the trained weights
+        a = one["model"] if part == "model" else one["ema"]["trained"]
+        b = other["model"] if part == "model" else other["ema"]["trained"]
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=2e-5, msg=key)
