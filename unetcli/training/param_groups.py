@@ -8,6 +8,8 @@ whose "lr_factor" the schedule reads (one-cycle's peak rate is scaled by it too)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from torch import nn
 
 from unetcli.errors import UnetError
@@ -25,10 +27,15 @@ def encoder_of(model: nn.Module, key: str) -> nn.Module:
     return encoder
 
 
-def parameter_groups(model: nn.Module, lr: float, factor: float | None) -> list[dict]:
-    """The optimizer's parameter groups: one group, or the rest and the encoder at factor x lr."""
+def parameter_groups(
+    model: nn.Module | Iterable[nn.Parameter], lr: float, factor: float | None
+) -> list[dict]:
+    """The optimizer's parameter groups: one group, or the rest and the encoder at factor x lr.
+
+    `model` may also be plain parameters (one group; they have no encoder to set apart)."""
     if factor is None or float(factor) == 1.0:
-        return [{"params": list(model.parameters())}]
+        params = model.parameters() if isinstance(model, nn.Module) else model
+        return [{"params": list(params)}]
     if float(factor) < 0:
         raise UnetError(f"optimizer.encoder_lr_factor must not be negative, got {factor}")
     encoder = encoder_of(model, "optimizer.encoder_lr_factor")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +28,9 @@ from unetcli.training.param_groups import parameter_groups
 MIRROR_CONTEXT = ("auto", True, False)
 
 
-def build_optimizer(optimizer_cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(
+    optimizer_cfg: DictConfig, model: torch.nn.Module | Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
     """The optimizer of `optimizer=` (a partial `_target_`) over the model's parameters, the
     encoder's at optimizer.encoder_lr_factor x lr where that is set (training.param_groups)."""
     node = OmegaConf.to_container(optimizer_cfg, resolve=True)
