@@ -28,6 +28,7 @@ TINY = {
     "unet1024": ["model.widths=[2,2,4,4,4,4,4,8]"],
     "unet_original": ["model.widths=[4,8,16]"],
     "unet_resnet": ["model.encoder=resnet18", "model.decoder_channels=[16,8,8,8,4]"],
+    "unet_timm": ["model.encoder=test_resnet", "model.decoder_channels=[16,8,8,8,4]"],
 }
 TASKS = {
     "multiclass": ["dataset.num_classes=3", "dataset.task=multiclass", "model.widths=[4,8]"],

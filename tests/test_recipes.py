@@ -46,6 +46,22 @@ RECIPES = {
         "hardware.precision": "auto",
         "trainer.epochs": 20,
     },
+    "carvana_timm": {
+        "dataset": "carvana",
+        "model._target_": "unetcli.models.UNetTimm",
+        "model.encoder": "resnet34",
+        "model.pretrained": True,
+        "dataset.image_size": [320, 480],
+        "dataset.mean": None,
+        "optimizer._target_": "torch.optim.AdamW",
+        "optimizer.lr": 3e-4,
+        "optimizer.encoder_lr_factor": 0.1,
+        "trainer.freeze_encoder_epochs": 1,
+        "trainer.ema": True,
+        "trainer.batch_size": 16,
+        "loss._target_": "unetcli.losses.BCEDiceLoss",
+        "trainer.epochs": 20,
+    },
     "carvana_original": {
         "dataset": "carvana",
         "trainer.mirror_context": False,
@@ -86,6 +102,10 @@ RECIPES = {
 TINY_MODEL = {
     "carvana_unet1024": ["model.widths=[2,2,2,2,4,4,4,4]"],
     "carvana_unet": ["model.widths=[8,16,32]"],
+    # timm's test network, from random weights (the pretrained path: test_encoders_weights.py).
+    "carvana_timm": [
+        "model.encoder=test_resnet", "model.decoder_channels=[8,8,8,8,8]", "model.pretrained=false"
+    ],
     "carvana_original": ["model.widths=[8,16,32]", "dataset.crop_size=[48,64]"],
     "buildings_unet": ["model.widths=[8,16,32]", "dataset.crop_size=32"],
     "montgomery_unet": ["model.widths=[8,16,32]"],

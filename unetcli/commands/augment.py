@@ -21,6 +21,7 @@ from unetcli.datasets.intensity import check_transforms, resolve_intensity
 from unetcli.datasets.layouts import build_layout
 from unetcli.datasets.torch_dataset import build_transform
 from unetcli.errors import UnetError, user_errors
+from unetcli.models.input_stats import resolve_input_stats
 
 
 def write_folder(cfg: DictConfig) -> Path:
@@ -63,6 +64,7 @@ def write_folder(cfg: DictConfig) -> Path:
 def run(cfg: DictConfig) -> Path:
     """Write the preview grid (or, with augment.output_dir, the copies); returns the path."""
     apply_limits(cfg.limits)
+    resolve_input_stats(cfg)  # a null dataset.mean/std, as `unet train` would resolve it
     opts = cfg.augment
     if opts.output_dir:
         return write_folder(cfg)

@@ -18,6 +18,7 @@ from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
 from unetcli.inference.memory import steady_memory
+from unetcli.models.input_stats import resolve_input_stats
 from unetcli.sweeps.job import in_multirun, run_sweep_job
 from unetcli.training.fixed_costs import count_from_process_start
 from unetcli.training.trainer import Trainer
@@ -26,7 +27,11 @@ from unetcli.tuning.training import agreed_training_runtime
 
 def train(cfg: DictConfig, processes: Processes) -> dict:
     """The work of one process of a (possibly distributed) training run: the tuner measures
-    (or reads its cache) in the main process, every process trains with its choice."""
+    (or reads its cache) in the main process, every process trains with its choice.
+    A null dataset.mean/std is resolved first, for the tuner's data as for training's."""
+    stats = resolve_input_stats(cfg)
+    if processes.is_main:
+        print(stats, flush=True)
     return Trainer(cfg, processes, agreed_training_runtime(cfg, processes)).fit()
 
 

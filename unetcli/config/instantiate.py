@@ -17,4 +17,6 @@ def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
         return instantiate(node, *args, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__ or err
+        if isinstance(cause, UnetError):  # the object's own paragraph already names its key
+            raise cause from None
         raise UnetError(f"cannot build `{key}` from its config: {cause}") from err

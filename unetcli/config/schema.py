@@ -64,6 +64,11 @@ OPTIONAL_KINDS = {
     "images": {"str"},
     "logger.mlflow.tracking_uri": {"str"},
     "logger.wandb.entity": {"str"},
+    # false, true, or the path of a weight file.
+    "model.pretrained": {"bool", "str"},
+    # null: from the pretrained encoder, else the generic default (models/input_stats.py).
+    "dataset.mean": {"list"},
+    "dataset.std": {"list"},
 }
 # The same for the keys of conf/inference.yaml, under each node that pulls it in.
 INFERENCE_KINDS = {
@@ -92,6 +97,7 @@ RANGES = {
     ),
     "evaluate.thresholds": (0.0, 1.0, "probabilities"),
     "trainer.bad_steps_lr_factor": (0.0, 1.0, "a factor that lowers the learning rate"),
+    "trainer.ema_decay": (0.0, 0.99999, "the share of the average kept at each step"),
 }  # fmt: skip
 INFERENCE_RANGES = {
     "threshold": (0.0, 1.0, "a probability; outside 0..1 every pixel is one class"),
@@ -110,6 +116,7 @@ AT_LEAST_ONE = (
     "trainer.max_steps_per_epoch", "trainer.overfit_batches",
     "trainer.overfit_repeats", "predict.rows_per_member", "limits.max_image_pixels",
     "limits.max_csv_line_mb", "trainer.max_bad_steps", "score.worst",
+    "trainer.accumulate_batches",
     *(f"{node}.batch_size" for node in ("predict", "evaluate", "export")),
 )  # fmt: skip
 

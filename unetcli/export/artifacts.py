@@ -7,9 +7,10 @@ normalisation) is refused before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -17,7 +18,7 @@ from omegaconf import DictConfig
 from unetcli.core.tiling import tile_grid
 from unetcli.datasets.intensity import input_dtype, normalisation
 from unetcli.errors import UnetError
-from unetcli.export.describe import inference_info
+from unetcli.export.describe import inference_info, not_exportable
 from unetcli.export.graph import (
     PixelModel,
     example_size,
@@ -40,6 +41,19 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(path.name + ".tmp" + path.suffix)
     write(tmp)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def refused(model_cfg: DictConfig, what: str) -> Iterator[None]:
+    """An exporter's failure (torch raises many types) as one paragraph naming the model."""
+    try:
+        yield
+    except UnetError:
+        raise
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        why = f"{what} ({type(err).__name__}: {first})"
+        raise UnetError(not_exportable(model_cfg, why)) from err
 
 
 def check_exportable(trained: DictConfig) -> None:
@@ -80,12 +94,16 @@ def write_files(predictor: Predictor, node: DictConfig, out: Path) -> dict:
     if restored.model.output_margin > 0:
         tile = tile_grid(restored.model, max(options.window) if options.window else None).tile
     onnx_path = out / "model.onnx"
-    write_atomic(onnx_path, lambda p: export_onnx(pixel_model, p, int(node.opset), tile))
+    model_cfg = restored.config.model
+    opset = int(node.opset)
+    with refused(model_cfg, f"torch.onnx cannot write it at opset {opset}"):
+        write_atomic(onnx_path, lambda p: export_onnx(pixel_model, p, opset, tile))
     name, writer = PROGRAMS[fmt]
     sides: list = []
     if writer is not None:
         size = _program_size(predictor, tile) or example_size(restored.model, None)
-        write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p, size)))
+        with refused(model_cfg, f"{fmt} cannot capture it (export.format=none skips it)"):
+            write_atomic(out / name, lambda p: sides.extend(writer(pixel_model, p, size)))
     text = json.dumps(inference_info(restored.config, restored.model, options, tile), indent=2)
     write_atomic(out / INFO_NAME, lambda p: p.write_text(text + "\n"))
     program = str(out / name) if name else None

@@ -16,6 +16,24 @@ from unetcli.models.contract import SegmentationModel
 from unetcli.runner.info import FORMAT
 
 
+def not_exportable(model_cfg: DictConfig, what: str) -> str:
+    """The paragraph that refuses a model whose graph cannot be exported or cannot run.
+
+    Some timm backbones trace to a graph that keeps the example's sizes (window or patch
+    reshapes) or use operators the opset lacks; unet_timm names its encoder, so the user
+    knows which choice to change.
+    """
+    encoder = model_cfg.get("encoder")
+    name = str(model_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
+    model = f"{name} with model.encoder={encoder}" if encoder else name
+    return (
+        f"this checkpoint's model ({model}) cannot be exported: {what}. Its backbone does not "
+        "trace to an ONNX graph that takes every image size; choose an encoder of a family "
+        "that exports (docs: Encoders lists them with their opset: resnet, efficientnet, "
+        "convnext, regnet, mobilenetv3), or keep using this checkpoint with `unet predict`."
+    )
+
+
 def _classes(dataset: DictConfig, options: InferenceOptions) -> list[dict]:
     task = options.task
     names = class_names(dataset, task)

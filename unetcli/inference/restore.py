@@ -12,7 +12,7 @@ from unetcli.core.hardware import Runtime
 from unetcli.datasets.base import Layout
 from unetcli.datasets.layouts import build_layout
 from unetcli.errors import UnetError
-from unetcli.models.contract import SegmentationModel, build_model
+from unetcli.models.contract import SegmentationModel, build_model, without_pretrained
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ def rebuild_model(model_cfg: DictConfig, checkpoint: str | Path) -> Segmentation
     """The checkpoint's model with fresh weights, without reading pretrained weight files.
 
     The checkpoint holds every weight, so a file the training run started from
-    (model.encoder_weights) is not read again: it is usually absent on the
-    machine that predicts.
+    (model.encoder_weights, model.pretrained) is not read again: it is usually absent on
+    the machine that predicts.
     """
-    if "encoder_weights" in model_cfg:
-        model_cfg = OmegaConf.merge(model_cfg, {"encoder_weights": None})
-    return build_model(model_cfg, f"the model._target_ of checkpoint {checkpoint}")
+    return build_model(
+        without_pretrained(model_cfg), f"the model._target_ of checkpoint {checkpoint}"
+    )
 
 
 def with_dataset_overrides(trained: DictConfig, overrides: DictConfig | None) -> DictConfig:

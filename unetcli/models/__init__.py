@@ -9,5 +9,6 @@ from unetcli.models.resnet import ResNetEncoder
 from unetcli.models.unet import UNet
 from unetcli.models.unet_original import UNetOriginal
 from unetcli.models.unet_resnet import UNetResNet
+from unetcli.models.unet_timm import UNetTimm
 
-__all__ = ["ResNetEncoder", "SegmentationModel", "UNet", "UNetOriginal", "UNetResNet"]
+__all__ = ["ResNetEncoder", "SegmentationModel", "UNet", "UNetOriginal", "UNetResNet", "UNetTimm"]

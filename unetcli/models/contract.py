@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from unetcli.config.instantiate import build
@@ -80,3 +80,15 @@ def build_model(model_cfg: DictConfig, what: str = "model._target_") -> Segmenta
             "(subclass it and declare the model's geometry)"
         )
     return model
+
+
+#: Keys that name weights a model starts from (unet_resnet, unet_timm), and their "none".
+PRETRAINED_KEYS = {"encoder_weights": None, "pretrained": False}
+
+
+def without_pretrained(model_cfg: DictConfig) -> DictConfig:
+    """`model_cfg` with its pretrained weights switched off, for a model whose weights come
+    from a checkpoint (resume, evaluate, predict, export) or do not matter (timing): the
+    file or hub cache it started from is usually absent where it is used later."""
+    off = {key: value for key, value in PRETRAINED_KEYS.items() if key in model_cfg}
+    return OmegaConf.merge(model_cfg, off) if off else model_cfg

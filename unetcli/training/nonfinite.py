@@ -17,6 +17,7 @@ from torch import nn
 
 from unetcli.core.checkpoints import load_checkpoint
 from unetcli.errors import UnetError
+from unetcli.training.ema import trained_weights
 
 
 class NonFiniteSteps:
@@ -142,7 +143,7 @@ def diagnosis_forward(trainer, images: torch.Tensor) -> Callable[[], object]:
 def restore_last_good(trainer, path) -> None:
     """Weights and optimizer from `path`, the learning rate lowered; the run goes on."""
     state = load_checkpoint(path)
-    trainer.model.load_state_dict(state["model"])
+    trainer.model.load_state_dict(trained_weights(state))  # not the average (trainer.ema)
     trainer.optimizer.load_state_dict(state["optimizer"])
     factor = trainer.nonfinite.lr_factor
     lower_learning_rate(trainer.optimizer, trainer.schedule.scheduler, factor)

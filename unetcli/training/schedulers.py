@@ -53,6 +53,16 @@ class WarmupCosineLR(LRScheduler):
         return [self._factor_lr(base, self.last_epoch) for base in self.base_lrs]
 
 
+def group_peaks(factory: DictConfig, optimizer: torch.optim.Optimizer) -> dict:
+    """One-cycle's peak rate per parameter group, scaled by each group's "lr_factor"
+    (optimizer.encoder_lr_factor): one `max_lr` for all groups would undo the factor."""
+    groups = optimizer.param_groups
+    if "max_lr" not in factory or not any("lr_factor" in g for g in groups):
+        return {}
+    peaks = [float(factory.max_lr) * g.get("lr_factor", 1.0) for g in groups]
+    return {"max_lr": peaks, "_convert_": "all"}  # a plain list, as torch wants
+
+
 class Schedule:
     """The learning-rate policy of a run, in one place: when the scheduler steps, with what.
 
@@ -79,7 +89,10 @@ class Schedule:
                 factory.steps_per_epoch = self._steps(cfg.trainer.max_steps_per_epoch, loader_steps)
             self.steps_per_epoch = int(factory.steps_per_epoch)
         self.factory = factory
-        self.scheduler = None if factory is None else build(factory, "scheduler.factory")(optimizer)
+        self.scheduler = None
+        if factory is not None:
+            scaled = group_peaks(factory, optimizer)
+            self.scheduler = build(factory, "scheduler.factory", **scaled)(optimizer)
 
     def _steps(self, cap: int | None, loader_steps: int) -> int:
         """Scheduler steps per epoch: the optimizer steps for per-step schedules, else 1."""

@@ -8,12 +8,13 @@ context, the mask cropped to the output, the loss with an optional weight map.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from unetcli.config.instantiate import build
 from unetcli.core.hardware import Runtime, host_values
@@ -21,16 +22,21 @@ from unetcli.core.spatial import center_crop, mirror_pad
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
 from unetcli.losses._targets import check_mask_values
-from unetcli.models.contract import SegmentationModel, build_model
+from unetcli.models.contract import SegmentationModel, build_model, without_pretrained
+from unetcli.training.param_groups import parameter_groups
 
 MIRROR_CONTEXT = ("auto", True, False)
 
 
 def build_optimizer(
-    optimizer_cfg: DictConfig, params: Iterable[torch.nn.Parameter]
+    optimizer_cfg: DictConfig, model: torch.nn.Module | Iterable[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
-    """The optimizer of `optimizer=` (a partial `_target_`) over `params`."""
-    return build(optimizer_cfg, "optimizer")(params)
+    """The optimizer of `optimizer=` (a partial `_target_`) over the model's parameters, the
+    encoder's at optimizer.encoder_lr_factor x lr where that is set (training.param_groups)."""
+    node = OmegaConf.to_container(optimizer_cfg, resolve=True)
+    factor = node.pop("encoder_lr_factor", None)
+    groups = parameter_groups(model, float(node.get("lr") or 0.0), factor)
+    return build(OmegaConf.create(node), "optimizer")(groups)
 
 
 def with_context(
@@ -92,12 +98,15 @@ class StepResult:
     """One step's loss; `bad` names what was not finite ("loss", "gradient"), in which case
     the optimizer was not stepped; `images` is the model's input (to find the culprit).
     `skipped`: fp16's grad scaler found an overflow and skipped the optimizer (and backed
-    off its scale): no training step was taken, though nothing is wrong with the run."""
+    off its scale): no training step was taken, though nothing is wrong with the run.
+    `batch`: the loader batch of `images` (of several accumulated, the first whose loss was
+    not finite, else the last)."""
 
     loss: float
     bad: str | None
     images: torch.Tensor
     skipped: bool = False
+    batch: dict | None = None
 
 
 @dataclass
@@ -127,7 +136,32 @@ class TrainingStep:
         self.scaler = self.runtime.grad_scaler()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
 
-    def __call__(self, batch: dict) -> StepResult:
+    def __call__(self, batch: dict | list[dict]) -> StepResult:
+        """One optimizer step on a batch, or on the summed gradients of a list of batches
+        (trainer.accumulate_batches), each loss weighted by its batch's share of images."""
+        group = batch if isinstance(batch, list) else [batch]
+        total = sum(len(b["mask"]) for b in group)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, inputs = [], []
+        for i, micro in enumerate(group):
+            # Processes exchange gradients once, after the last batch of the group.
+            last = i == len(group) - 1 or not hasattr(self.net, "no_sync")
+            with contextlib.nullcontext() if last else self.net.no_sync():
+                loss, images = self._forward(micro)
+                share = loss if len(group) == 1 else loss * (len(micro["mask"]) / total)
+                self.scaler.scale(share).backward()
+            losses.append(loss.detach())
+            inputs.append(images)
+        self.scaler.unscale_(self.optimizer)  # (nothing without a scaler; its step would)
+        *values, norm = host_values(*losses, self._gradient_norm())  # the step's one wait
+        value = values[0] if len(group) == 1 else sum(
+            v * len(b["mask"]) / total for v, b in zip(values, group)
+        )
+        culprit = next((i for i, v in enumerate(values) if not math.isfinite(v)), len(group) - 1)
+        return self._finish(value, norm, inputs[culprit], group[culprit])
+
+    def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one loader batch (a graph to back-propagate) and the model's input."""
         runtime = self.runtime
         if runtime.device.type != "cpu":  # checked on the host: no wait for the device
             check_mask_values(getattr(self.loss_fn, "task", None), batch["mask"])
@@ -138,11 +172,13 @@ class TrainingStep:
         masks = crop_to_output(masks, logits)
         with self.processes.whole_batch():  # a batch Dice covers every process's images
             loss = compute_loss(self.loss_fn, logits.float(), batch, masks)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)  # (nothing without a scaler; its step would)
-        value, norm = host_values(loss, self._gradient_norm())  # the step's one wait
-        return self._finish(value, norm, images)
+        return loss, images
+
+    def trainable(self, net: torch.nn.Module) -> None:
+        """Call `net` from now on and clip the parameters that now take gradients (after
+        trainer.freeze_encoder_epochs changed which do)."""
+        self.net = net
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
 
     def _gradient_norm(self) -> torch.Tensor:
         """The norm of all gradients, clipped to `grad_clip_norm` where set (no host read)."""
@@ -153,18 +189,18 @@ class TrainingStep:
             return torch.zeros((), device=self.runtime.device)
         return torch.nn.utils.get_total_norm(grads)  # foreach kernels
 
-    def _finish(self, value: float, norm: float, images: torch.Tensor) -> StepResult:
+    def _finish(self, value: float, norm: float, images: torch.Tensor, batch: dict) -> StepResult:
         """Step the optimizer, or skip: a non-finite loss by every process alike, a
         non-finite gradient as the scaler would (the scaler backs off its scale)."""
         if not self.processes.all_true(math.isfinite(value)):
-            return self._skip(StepResult(value, "loss", images))
+            return self._skip(StepResult(value, "loss", images, batch=batch))
         if not math.isfinite(norm):
             if self.scaler.is_enabled():  # fp16 overflow: the scaler's own business
-                return self._skip(StepResult(value, None, images, skipped=True))
-            return self._skip(StepResult(value, "gradient", images))
+                return self._skip(StepResult(value, None, images, skipped=True, batch=batch))
+            return self._skip(StepResult(value, "gradient", images, batch=batch))
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return StepResult(value, None, images)
+        return StepResult(value, None, images, batch=batch)
 
     def _skip(self, result: StepResult) -> StepResult:
         """No optimizer step; the scaler, which has unscaled, updates (backing off its scale
@@ -181,8 +217,10 @@ def fresh_step(
     """The run's step on a fresh model (`model_cfg`, default the run's), built from seed 0 so
     that candidates do identical work: what the tuner and the plan time."""
     torch.manual_seed(0)
-    model = runtime.prepare_model(build_model(model_cfg or cfg.model)).train()
-    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    # Timing needs no pretrained weights (nor their file or hub cache).
+    model = runtime.prepare_model(build_model(without_pretrained(model_cfg or cfg.model)))
+    model = model.train()
+    optimizer = build_optimizer(cfg.optimizer, model)
     trainer = cfg.trainer
     return TrainingStep(
         model, optimizer, loss_fn, runtime, trainer.mirror_context, trainer.grad_clip_norm

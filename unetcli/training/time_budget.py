@@ -77,7 +77,7 @@ def budget_for(trainer: Any) -> TimeBudget | None:
     if seconds is None:
         return None
     data, cap = trainer.data, trainer.opts.max_steps_per_epoch
-    steps = min(len(data.train_loader), int(cap)) if cap else len(data.train_loader)
+    steps = min(len(trainer.batches), int(cap)) if cap else len(trainer.batches)  # optimizer steps
     val_batches = len(data.val_loader) if data.val_loader is not None else 0
     # Set-up counts too, and under `unet train` the imports and config before it.
     spent = trainer.budget_spent + time.time() - trainer.costs.started

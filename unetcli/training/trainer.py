@@ -25,15 +25,20 @@ from unetcli.core.seeding import mix, seed_everything
 from unetcli.core.task import Task
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.errors import UnetError
-from unetcli.models.contract import build_model
+from unetcli.models.contract import build_model, without_pretrained
+from unetcli.models.input_stats import resolve_input_stats
 from unetcli.tracking.build import build_trackers
 from unetcli.tracking.interface import RunInfo, flatten
 from unetcli.tracking.provenance import provenance_tags
+from unetcli.training.accumulation import BatchGroups, joined
+from unetcli.training.accumulation import describe as describe_accumulation
 from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
 from unetcli.training.early_stopping import EarlyStopping
+from unetcli.training.ema import WeightAverage, trained_weights
 from unetcli.training.example_grid import comparison_grid
 from unetcli.training.fixed_costs import FixedCosts, run_start
+from unetcli.training.freezing import EncoderFreeze
 from unetcli.training.nonfinite import NonFiniteSteps, handle_bad_step
 from unetcli.training.preemption import Preemption
 from unetcli.training.profiling import StepProfiler
@@ -81,13 +86,19 @@ class Trainer:
         seed_everything(int(cfg.seed))
         self.task = Task.from_config(cfg.dataset)
         self.loss_fn = build(cfg.loss, "loss", task=self.task)
+        resolve_input_stats(cfg)  # a null dataset.mean/std (`unet train` resolved it first)
         with self.processes.main_first():  # e.g. the synthetic set is generated once
             self.data = build_training_data(cfg, self.runtime, self.loss_fn, self.processes)
         for name, seconds in self.data.costs.items():  # the file check, the data cache
             self.costs.add(name, seconds)
-        self.model = self.runtime.prepare_model(build_model(cfg.model))
-        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
-        self.schedule = Schedule(cfg, self.optimizer, len(self.data.train_loader))
+        self.batches = BatchGroups(self.data.train_loader, self.opts.accumulate_batches)
+        # A resumed run takes every weight from its checkpoint, none from pretrained files.
+        model_cfg = without_pretrained(cfg.model) if self.opts.resume else cfg.model
+        self.model = self.runtime.prepare_model(build_model(model_cfg))
+        self.freeze = EncoderFreeze(self.model, self.opts.freeze_encoder_epochs)
+        self.ema = WeightAverage(self.model, self.opts.ema_decay) if self.opts.ema else None
+        self.optimizer = build_optimizer(cfg.optimizer, self.model)
+        self.schedule = Schedule(cfg, self.optimizer, len(self.batches))
         self.stopper = EarlyStopping(
             self.opts.early_stopping.patience,
             self.opts.monitor_mode,
@@ -116,8 +127,10 @@ class Trainer:
         """Continue from a checkpoint: weights, optimizer, schedule, scaler, counters."""
         state = load_checkpoint(path)
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(trained_weights(state))
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.ema is not None:
+                self.ema.load(state)
         except (RuntimeError, ValueError, KeyError) as err:
             raise UnetError(
                 f"trainer.resume={path} was saved with a different model or optimizer config "
@@ -250,19 +263,21 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training data; returns the mean training loss."""
         self.model.train()
+        if self.freeze.apply(epoch):  # the encoder's parameters stopped (or started) learning
+            self.step.trainable(self.processes.wrap(self.model))
         total, steps = self.begin_epoch(epoch)
         cap = self.opts.max_steps_per_epoch
         shown = self.opts.progress and self.processes.is_main
         desc = f"epoch {epoch}/{self.opts.epochs}" if shown else None
-        bar = progress_bar(self.data.train_loader, desc=desc, unit="batch", leave=False)
+        bar = progress_bar(self.batches, desc=desc, unit="step", leave=False)
         with StepProfiler(
             self.opts.profile_steps if epoch == self.start_epoch else 0,
             self.run_dir,
             self.processes.is_main,
         ) as profiler:
-            for batch in bar:
-                batch = self.bad_files.filter(batch)  # dataset.on_bad_file
-                if batch is None:
+            for group in bar:
+                batch = [b for b in map(self.bad_files.filter, group) if b is not None]
+                if not batch:  # dataset.on_bad_file=skip left nothing of it
                     continue
                 loss = self.train_step(batch, steps + 1)
                 if loss is None:  # a non-finite step, skipped (unetcli.training.nonfinite)
@@ -293,21 +308,24 @@ class Trainer:
         at = self.position if self.position and self.position["epoch"] == epoch else None
         self.position = None
         steps = int(at["step"]) if at else 0
-        per_step = int(self.opts.batch_size) * self.processes.world_size
+        per_step = int(self.opts.batch_size) * self.processes.world_size * self.batches.count
         self.data.sampler.set_epoch(epoch, skip=steps * per_step)
         if at:
             torch.set_rng_state(at["rng"])
         return (float(at["loss_sum"]) if at else 0.0), steps
 
-    def train_step(self, batch: dict, step: int) -> float | None:
-        """One training step on a batch; returns its loss (None: skipped, not finite)."""
+    def train_step(self, batch: list[dict], step: int) -> float | None:
+        """One optimizer step on a group of batches (one, unless trainer.accumulate_batches);
+        returns its loss (None: skipped, not finite)."""
         result = self.step(batch)
         if result.skipped:  # fp16's scaler backed off: no step taken, the schedule waits
             self.nonfinite.scaler_skipped += 1
             return None
         if result.bad:
-            return handle_bad_step(self, batch, result.images, result.bad)
+            return handle_bad_step(self, result.batch or joined(batch), result.images, result.bad)
         self.nonfinite.good()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return result.loss
 
     # --- validation -------------------------------------------------------------------
@@ -315,7 +333,7 @@ class Trainer:
         """val/* metrics (per image, then averaged), and the example grid for TensorBoard."""
         if self.data.val_loader is None:
             return {}
-        scored = score_validation(self)
+        scored = score_validation(self, self.ema.module if self.ema is not None else self.model)
         if scored.examples:
             ex = scored.examples
             grid = comparison_grid(
@@ -355,8 +373,11 @@ class Trainer:
 
     def checkpoint_state(self, epoch: int, metrics: dict[str, float]) -> dict:
         """What a checkpoint holds after `epoch` finished epochs."""
+        weights = {"model": self.model.state_dict()}
+        if self.ema is not None:  # "model": the average; "ema": the trained weights
+            weights = self.ema.checkpoint(self.model)
         return {
-            "model": self.model.state_dict(),
+            **weights,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -396,7 +417,16 @@ class Trainer:
                 f"{self.opts.overfit_repeats} times over them (trainer.overfit_batches="
                 f"{self.opts.overfit_batches}), no augmentation"
             )
-        print(f"{self.processes.describe(int(self.opts.batch_size))}; run folder: {self.run_dir}")
+        batch = int(self.opts.batch_size)
+        for line in (
+            describe_accumulation(self.batches.count, batch, self.processes.world_size),
+            self.freeze.describe(),
+            f"weights averaged (EMA, decay {self.ema.decay:g}): validation and checkpoints use "
+            "the average" if self.ema is not None else None,
+        ):
+            if line:
+                print(line)
+        print(f"{self.processes.describe(batch)}; run folder: {self.run_dir}")
 
     def report_epoch(
         self, epoch: int, metrics: dict[str, float], lr: float, is_best: bool, stop: bool

@@ -79,9 +79,11 @@ def _resized(part: torch.Tensor, size: tuple[int, int], key: str) -> torch.Tenso
 
 
 @torch.no_grad()
-def score_validation(trainer: Any) -> ScoreResult:
-    """Loss and per-image metrics over the validation split, at the loader's resolution."""
-    trainer.model.eval()
+def score_validation(trainer: Any, model: torch.nn.Module | None = None) -> ScoreResult:
+    """Loss and per-image metrics over the validation split, at the loader's resolution, of
+    `model` (default the trainer's; its weight average with trainer.ema)."""
+    model = model if model is not None else trainer.model
+    model.eval()
     per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     # (loss x images) per batch: summed in one order, whatever the number of processes.
     batch_losses: list[tuple[float, int]] = []
@@ -90,7 +92,7 @@ def score_validation(trainer: Any) -> ScoreResult:
     desc = "validate" if trainer.opts.progress and trainer.processes.is_main else None
     with varying_shapes() if trainer.data.val_sizes_vary else contextlib.nullcontext():
         for batch in progress_bar(loader, desc=desc, unit="batch", leave=False):
-            _score_batch(trainer, batch, (per_image, batch_losses, examples))
+            _score_batch(trainer, model, batch, (per_image, batch_losses, examples))
     gather = trainer.processes.gather
     per_image = {k: gather(v) for k, v in per_image.items()}
     losses = gather(batch_losses)
@@ -99,16 +101,18 @@ def score_validation(trainer: Any) -> ScoreResult:
     return ScoreResult(loss, per_image, kept)
 
 
-def _score_batch(trainer: Any, batch: dict, into: tuple[dict, list, Examples]) -> None:
+def _score_batch(
+    trainer: Any, model: torch.nn.Module, batch: dict, into: tuple[dict, list, Examples]
+) -> None:
     """One validation batch's loss, per-image metrics and examples, added to `into`."""
     per_image, batch_losses, examples = into
     batch = trainer.bad_files.filter(batch)  # dataset.on_bad_file
     if batch is None:
         return
     runtime = trainer.runtime
-    images = with_context(batch["image"], trainer.model, trainer.opts.mirror_context)
+    images = with_context(batch["image"], model, trainer.opts.mirror_context)
     with runtime.autocast():
-        logits = trainer.model(runtime.to_input(images)).float()
+        logits = model(runtime.to_input(images)).float()
     masks = crop_to_output(batch["mask"].to(runtime.device), logits)
     loss = compute_loss(trainer.loss_fn, logits, batch, masks).item()
     batch_losses.append((loss * len(images), len(images)))

@@ -1,0 +1,55 @@
+"""U-Net with any timm backbone as its encoder (model=unet_timm, model.encoder=<timm name>)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from unetcli.core.spatial import pad_to_multiple
+from unetcli.models.contract import SegmentationModel
+from unetcli.models.decoder import UNetDecoder
+from unetcli.models.timm_encoder import build_encoder
+from unetcli.models.unet_parts import OutConv
+
+
+class UNetTimm(SegmentationModel):
+    """Encoder: `timm.create_model(encoder, features_only=True)`; decoder: unetcli's own.
+
+    The encoder's feature maps (timm's `feature_info`: channels and reductions) feed the
+    skips of the shared U-Net decoder (unetcli.models.decoder), one block per halving, up
+    to full size. `input_multiple` is the encoder's deepest reduction (32 for ResNet,
+    EfficientNet, ConvNeXt, RegNet, MobileNetV3): inputs are mirror-padded to a multiple of
+    it and the output is cropped back, so any size works.
+
+    `pretrained`: false (random weights), true (timm's default weights for the encoder from
+    the Hugging Face hub cache) or the path of a .safetensors/.pth state_dict. A checkpoint
+    holds every weight, so a restored model is built with pretrained=false.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 1,
+        encoder: str = "resnet34",
+        pretrained: Any = False,
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        norm: str = "batch",
+    ) -> None:
+        super().__init__(in_channels, num_classes)
+        self.encoder_name = str(encoder)
+        self.encoder = build_encoder(self.encoder_name, pretrained, self.in_channels)
+        info = self.encoder.feature_info
+        reductions = [int(r) for r in info.reduction()]
+        self.decoder = UNetDecoder(
+            info.channels(), reductions, decoder_channels, norm, self.encoder_name
+        )
+        self.input_multiple = reductions[-1]
+        self.outc = OutConv(self.decoder.out_channels, self.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        height, width = x.shape[-2:]
+        features = self.encoder(pad_to_multiple(x, self.input_multiple))
+        return self.outc(self.decoder(features))[..., :height, :width]
