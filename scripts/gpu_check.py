@@ -166,7 +166,7 @@ def rule_run(check: Check) -> str:
     """`hardware.tune=false`: the start line names the rule, the loss is finite, last.pt."""
     extra = ["hardware.tune=false", "trainer.epochs=3", "trainer.max_steps_per_epoch=12"]
     output, result = train(check, "rule", check.small, extra)
-    start = output.splitlines()[0] if output else ""
+    start = next((line for line in output.splitlines() if line.startswith("train:")), "")
     loss = float(result["final"].get("train/loss", math.nan))
     checkpoint = check.out / "rule" / "checkpoints" / "last.pt"
     if "hardware.tune=false: rule" not in start:

@@ -62,8 +62,15 @@ def normalisation(dataset_cfg: DictConfig) -> core.Normalisation:
         if mode == "dataset":  # z-scored with its own statistics: mean/std are not used
             mean, std = [0.0] * channels, [1.0] * channels
         else:
-            mean = core.per_channel(dataset_cfg.mean, channels, "dataset.mean")
-            std = core.per_channel(dataset_cfg.std, channels, "dataset.std")
+            # A null mean/std not resolved by a training run (unetcli.models.input_stats):
+            # the generic 0.5 / 0.25 that such a run would choose without a pretrained encoder.
+            given_mean, given_std = dataset_cfg.get("mean"), dataset_cfg.get("std")
+            mean = core.per_channel(
+                [0.5] if given_mean is None else given_mean, channels, "dataset.mean"
+            )
+            std = core.per_channel(
+                [0.25] if given_std is None else given_std, channels, "dataset.std"
+            )
         ranges = _ranges(spec.get("range"), channels) if mode == "fixed" else None
     except ValueError as err:
         raise UnetError(str(err)) from err

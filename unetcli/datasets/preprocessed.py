@@ -68,8 +68,9 @@ class BuildReport:
     def line(self, folder: Path, in_memory: bool) -> str:
         where = "in memory" if in_memory else "memory-mapped"
         failed = f", {len(self.failed)} unreadable (read directly)" if self.failed else ""
+        built = f" (built in {self.seconds:.1f} s)" if self.built else ""
         return (
-            f"data cache: {self.hits} hit, {self.built} miss (built in {self.seconds:.1f} s)"
+            f"data cache: {self.hits} hit, {self.built} miss{built}"
             f"{failed}, {self.bytes / 1e9:.2f} GB {where}, {folder}"
         )
 
