@@ -119,7 +119,7 @@ def test_other_channel_counts_adapt_the_first_convolution(tmp_path, channels):
 def test_a_unet_resnet_checkpoint_loads_into_unet_timm_unchanged():
     torch.manual_seed(0)
     old = UNetResNet(3, 1, "resnet18", decoder_channels=TINY).eval()
-    new = UNetTimm(3, 1, "resnet18", decoder_channels=TINY, input_skip=0).eval()
+    new = UNetTimm(3, 1, "resnet18", decoder_channels=TINY).eval()
     new.load_state_dict(old.state_dict())  # the same keys: torchvision's names, one decoder
     x = torch.randn(1, 3, 45, 70)
     with torch.no_grad():

@@ -11,7 +11,7 @@ from unetcli.core.spatial import pad_to_multiple
 from unetcli.models.contract import SegmentationModel
 from unetcli.models.decoder import UNetDecoder
 from unetcli.models.timm_encoder import build_encoder
-from unetcli.models.unet_parts import DoubleConv, OutConv
+from unetcli.models.unet_parts import OutConv
 
 
 class UNetTimm(SegmentationModel):
@@ -22,9 +22,6 @@ class UNetTimm(SegmentationModel):
     to full size. `input_multiple` is the encoder's deepest reduction (32 for ResNet,
     EfficientNet, ConvNeXt, RegNet, MobileNetV3): inputs are mirror-padded to a multiple of
     it and the output is cropped back, so any size works.
-
-    `input_skip`: channels of a full-size convolution branch whose map is the skip of the
-    decoder's last block (0: none, the encoder's maps only).
 
     `pretrained`: false (random weights), true (timm's default weights for the encoder from
     the Hugging Face hub cache) or the path of a .safetensors/.pth state_dict. A checkpoint
@@ -39,29 +36,20 @@ class UNetTimm(SegmentationModel):
         pretrained: Any = False,
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
         norm: str = "batch",
-        input_skip: int = 16,
     ) -> None:
         super().__init__(in_channels, num_classes)
         self.encoder_name = str(encoder)
         self.encoder = build_encoder(self.encoder_name, pretrained, self.in_channels)
         info = self.encoder.feature_info
-        reductions, channels = [int(r) for r in info.reduction()], list(info.channels())
-        # Encoders start at 1/2 or 1/4 of the input; a small full-size branch gives the
-        # decoder's last block a skip at full size, as a plain U-Net's first block does.
-        self.input_skip = (
-            DoubleConv(self.in_channels, int(input_skip), norm) if input_skip else None
+        reductions = [int(r) for r in info.reduction()]
+        self.decoder = UNetDecoder(
+            info.channels(), reductions, decoder_channels, norm, self.encoder_name
         )
-        if self.input_skip is not None and reductions[0] > 1:
-            reductions, channels = [1, *reductions], [int(input_skip), *channels]
-        self.decoder = UNetDecoder(channels, reductions, decoder_channels, norm, self.encoder_name)
         self.input_multiple = reductions[-1]
         self.outc = OutConv(self.decoder.out_channels, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.input_multiple)
-        features = self.encoder(padded)
-        if self.input_skip is not None:
-            features = [self.input_skip(padded), *features]
+        features = self.encoder(pad_to_multiple(x, self.input_multiple))
         return self.outc(self.decoder(features))[..., :height, :width]
