@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetcli.core.spatial import pad_to_multiple
 from unetcli.errors import UnetError
+from unetcli.models.contract import SegmentationModel
 from unetcli.models.unet_parts import DoubleConv
 
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
@@ -102,3 +104,19 @@ class UNetDecoder(nn.ModuleList):
         for block, index in zip(self, self.skip_index):
             y = block(y, features[index] if index >= 0 else None)
         return y
+
+
+class EncoderUNet(SegmentationModel):
+    """What unet_resnet and unet_timm share: `encoder` gives the feature maps, `decoder`
+    (a UNetDecoder) climbs back to full size and `outc` gives the logits. Inputs are
+    mirror-padded to `input_multiple` and the output is cropped back, so any size works."""
+
+    encoder: nn.Module
+    decoder: UNetDecoder
+    outc: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        height, width = x.shape[-2:]
+        features = self.encoder(pad_to_multiple(x, self.input_multiple))
+        return self.outc(self.decoder(features))[..., :height, :width]

@@ -62,14 +62,16 @@ def hub_weights(encoder: str, hub_id: str, filename: str | None) -> Path:
             reasons.append(f"{name}: {type(err).__name__}")
     wanted = filename or HUB_FILES[0]
     folder = cache / f"models--{hub_id.replace('/', '--')}"
-    why = "HF_HUB_OFFLINE=1, so only the cache was read" if local_only else (
-        "the hub could not be reached and the cache lacks it"
+    why = (
+        "HF_HUB_OFFLINE=1, so only the cache was read"
+        if local_only
+        else ("the hub could not be reached and the cache lacks it")
     )
     raise UnetError(
         f"model.pretrained=true needs timm's weights for model.encoder={encoder}: the file "
         f"{wanted} of the Hugging Face repository {hub_id}, looked for in the hub cache {cache} "
         f"(folder {folder.name}; {why}; {', '.join(reasons)}). On a machine with a network run "
-        f"`hf download {hub_id} {wanted}` (or python -c \"import timm; "
+        f'`hf download {hub_id} {wanted}` (or python -c "import timm; '
         f"timm.create_model('{encoder}', pretrained=True)\") and copy the folder "
         f"<its cache>/{folder.name} into {cache} here (HF_HUB_CACHE or HF_HOME set where the "
         "cache is); or copy the file and pass model.pretrained=PATH; or set "
@@ -113,9 +115,7 @@ def read_weights(path: Path, key: str = "model.pretrained") -> dict[str, torch.T
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
-    if not isinstance(state, dict) or not all(
-        isinstance(v, torch.Tensor) for v in state.values()
-    ):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UnetError(
             f"{key}={path} holds no state_dict (a dict of tensors by parameter name); save "
             "one with safetensors.torch.save_file(model.state_dict(), PATH)"

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
-from unetcli.core.spatial import pad_to_multiple
-from unetcli.models.contract import SegmentationModel
-from unetcli.models.decoder import UNetDecoder
+from unetcli.models.decoder import EncoderUNet, UNetDecoder
 from unetcli.models.resnet import STAGE_CHANNELS, ResNetEncoder
 from unetcli.models.unet_parts import OutConv
 
@@ -16,7 +12,7 @@ from unetcli.models.unet_parts import OutConv
 STAGE_REDUCTIONS = (2, 4, 8, 16, 32)
 
 
-class UNetResNet(SegmentationModel):
+class UNetResNet(EncoderUNet):
     """Encoder: torchvision-named ResNet; decoder: five up-sampling blocks to full size.
 
     The encoder's stem and four stages (1/2 to 1/32 of the input) feed the
@@ -48,9 +44,3 @@ class UNetResNet(SegmentationModel):
         if encoder_weights:
             self.encoder.load_torchvision(encoder_weights)
         self.outc = OutConv(self.decoder.out_channels, self.num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        height, width = x.shape[-2:]
-        features = self.encoder(pad_to_multiple(x, self.input_multiple))
-        return self.outc(self.decoder(features))[..., :height, :width]

@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from unetcli.core.spatial import pad_to_multiple
-from unetcli.models.contract import SegmentationModel
-from unetcli.models.decoder import UNetDecoder
+from unetcli.models.decoder import EncoderUNet, UNetDecoder
 from unetcli.models.timm_encoder import build_encoder
 from unetcli.models.unet_parts import OutConv
 
 
-class UNetTimm(SegmentationModel):
+class UNetTimm(EncoderUNet):
     """Encoder: `timm.create_model(encoder, features_only=True)`; decoder: unetcli's own.
 
     The encoder's feature maps (timm's `feature_info`: channels and reductions) feed the
@@ -47,9 +43,3 @@ class UNetTimm(SegmentationModel):
         )
         self.input_multiple = reductions[-1]
         self.outc = OutConv(self.decoder.out_channels, self.num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        height, width = x.shape[-2:]
-        features = self.encoder(pad_to_multiple(x, self.input_multiple))
-        return self.outc(self.decoder(features))[..., :height, :width]
