@@ -143,3 +143,18 @@ def interruptible() -> None:
     SIGINT ignored and children inherit that, so a test suite started with `&` would
     otherwise send its SIGINTs to processes that cannot hear them."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def tuning_config(root: Path, *extra: str):
+    """The tiny training run with the tuner on: 3 s or 3 rounds of measuring, no share limit."""
+    overrides = [
+        *tiny_overrides(root, objects=4),
+        "hardware=cpu",
+        "hardware.tune=true",
+        "hardware.tune_budget.seconds=3",
+        "hardware.tune_budget.share=null",
+        "hardware.tune_budget.rounds=3",
+        f"paths.run_dir={root / 'run'}",
+        *extra,
+    ]
+    return compose("train", overrides)

@@ -208,3 +208,20 @@ def test_only_unchanged_files_that_passed_the_check_skip_the_next_check(layout):
     os.utime(samples[2].mask, ns=(10**18, 10**18))  # its mask changed: checked again
     assert checked_samples(cfg_for(), layout, samples) == set(samples[:6]) - {samples[2]}
     assert checked_samples(cfg_for("off"), layout, samples) == set()
+
+
+def test_an_entry_name_covers_every_channel_file_of_an_image(tmp_path):
+    """With one file per channel, a change to any channel's file names another entry."""
+
+    class TwoChannelFiles(CarvanaLayout):
+        def image_files(self, path: Path) -> list[Path]:
+            return [path, path.with_suffix(".nir")]
+
+    root = carvana(tmp_path / "data", cars=1)
+    layout = TwoChannelFiles(root)
+    sample = layout.labelled_samples()[0]
+    other = sample.image.with_suffix(".nir")
+    other.write_bytes(b"band")
+    before = entry_name(layout, sample)
+    other.write_bytes(b"band, edited")
+    assert entry_name(layout, sample) != before

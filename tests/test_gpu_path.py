@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.helpers import compose, run_command, tiny_overrides
+from tests.helpers import compose, run_command, tiny_overrides, tuning_config
 from unetcli.core import hardware
 from unetcli.core.hardware import Runtime, resolve_hardware, rule_workers
 from unetcli.core.task import Task
@@ -335,18 +335,9 @@ def test_one_candidates_model_is_on_the_gpu_at_a_time_the_one_timed(tmp_path, mo
     monkeypatch.setattr(training, "OneOnDevice", PretendCuda)
     monkeypatch.setattr(TrainingStep, "__call__", call)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    overrides = [
-        *tiny_overrides(tmp_path, objects=4),
-        "hardware=cpu",
-        "hardware.tune=true",
-        "hardware.precision=fp32",  # two candidates: fp32 and fp32-cl
-        "hardware.compile=false",
-        "hardware.tune_budget.seconds=3",
-        "hardware.tune_budget.share=null",
-        "hardware.tune_budget.rounds=3",
-        f"paths.run_dir={tmp_path / 'run'}",
-    ]
-    runtime = training.training_runtime(compose("train", overrides))
+    # Two candidates: fp32 and fp32-cl.
+    cfg = tuning_config(tmp_path, "hardware.precision=fp32", "hardware.compile=false")
+    runtime = training.training_runtime(cfg)
     assert "measured" in runtime.reason
     assert len(where) == 2 and len(alone) >= 2 * 4  # warm-up and 3 rounds of both
     assert all(alone)

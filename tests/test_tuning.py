@@ -17,7 +17,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers import compose, tiny_overrides
+from tests.helpers import compose, tuning_config
 from unetcli.core.checkpoints import save_checkpoint
 from unetcli.models.contract import build_model
 from unetcli.training.step import StepResult
@@ -38,21 +38,6 @@ def warm_process(tmp_path_factory):
         model = build_model(cfg.model).to(memory_format=layout)
         images = torch.randn(2, 3, 48, 64).contiguous(memory_format=layout)
         model(images).mean().backward()
-
-
-def tuning_config(root: Path, *extra: str):
-    """The tiny training run with the tuner on: 3 s or 3 rounds of measuring, no share limit."""
-    overrides = [
-        *tiny_overrides(root, objects=4),
-        "hardware=cpu",
-        "hardware.tune=true",
-        "hardware.tune_budget.seconds=3",
-        "hardware.tune_budget.share=null",
-        "hardware.tune_budget.rounds=3",
-        f"paths.run_dir={root / 'run'}",
-        *extra,
-    ]
-    return compose("train", overrides)
 
 
 def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -> list[str]:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from unetcli.core.jpeg import read_jpeg
-from unetcli.core.tiff import is_tiff, read_channels
+from unetcli.core.tiff import is_tiff, kept_dtype, read_channels
 from unetcli.errors import UnetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
@@ -34,8 +34,7 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
             f"cannot read image {path}: the file is missing, empty or not an image OpenCV "
             "can decode. Replace or remove it."
         )
-    if image.dtype not in (np.uint8, np.uint16):
-        image = image.astype(np.float32)
+    image = kept_dtype(image)
     if channels == 1:
         return image[..., None]
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -29,14 +29,7 @@ JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 def read_jpeg(path: str | Path, channels: int) -> np.ndarray | None:
     """An RGB (H, W, 3) or grey (H, W, 1) uint8 image, or None where OpenCV must read it."""
-    data = _upright_jpeg_bytes(path, channels)
-    if data is None:
-        return None
-    try:
-        image = simplejpeg.decode_jpeg(data, colorspace="GRAY" if channels == 1 else "RGB")
-    except ValueError:  # what simplejpeg cannot decode, OpenCV may (or names the problem)
-        return None
-    return image.reshape(*image.shape[:2], channels)
+    return decode_reduced(path, channels, 0, 0)  # no size floor: the full-size decode
 
 
 def decode_reduced(

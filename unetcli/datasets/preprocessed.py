@@ -151,7 +151,8 @@ def config_key(dataset_cfg: Any, layout: Layout) -> str:
 def entry_name(layout: Layout, sample: Sample) -> str:
     """`<hash of the image path>-<hash of every file's path, size and modification time>`."""
     identities = []
-    for path in [sample.image, *layout.mask_files(sample)]:
+    # Every file the sample is read from: one per channel in a channel-folder layout.
+    for path in [*layout.image_files(sample.image), *layout.mask_files(sample)]:
         stat = path.stat()
         identities.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
     return f"{_digest(str(sample.image.resolve()))[:16]}-{_digest(json.dumps(identities))[:16]}"

@@ -17,8 +17,10 @@ def local_device(placement: Placement, devices: int, visible: str | None = None)
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
     own_gpu = devices == 1 and bool(visible) and len(visible.split(",")) == 1
-    if own_gpu or placement.local_rank < devices:
-        return 0 if own_gpu else placement.local_rank
+    if own_gpu:
+        return 0
+    if placement.local_rank < devices:
+        return placement.local_rank
     raise UnetError(
         f"process {placement.local_rank} of {placement.local_world_size} on this machine has "
         f"no GPU of its own: the machine shows it {devices} CUDA device(s), so two processes "

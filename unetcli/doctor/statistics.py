@@ -35,8 +35,6 @@ class ImageFacts:
     digest: str
     dtype: str = "uint8"
     sample: np.ndarray | None = None  # (K, C) float32 pixels as stored, drawn at random
-    low: float = 0.0  # the image's smallest and largest stored value (all channels)
-    high: float = 0.0
 
 
 @dataclass
@@ -76,9 +74,8 @@ def image_facts(
     digest = hashlib.sha1(path.read_bytes()).hexdigest()
     sample = pixel_sample(pixels, zlib.crc32(path.name.encode()), SAMPLE).astype(np.float32)
     return ImageFacts(
-        path, height, width, stored, _BITS.get(dtype, 32), sums, digest, dtype, sample,
-        float(values.min()), float(values.max()),
-    )  # fmt: skip
+        path, height, width, stored, _BITS.get(dtype, 32), sums, digest, dtype, sample
+    )
 
 
 def mean_std(facts: Iterable[ImageFacts]) -> tuple[list[float], list[float]]:

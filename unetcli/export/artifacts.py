@@ -7,10 +7,9 @@ normalisation) is refused before anything is written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -18,7 +17,7 @@ from omegaconf import DictConfig
 from unetcli.core.tiling import tile_grid
 from unetcli.datasets.intensity import input_dtype, normalisation
 from unetcli.errors import UnetError
-from unetcli.export.describe import inference_info, not_exportable
+from unetcli.export.describe import inference_info, refused
 from unetcli.export.graph import (
     PixelModel,
     example_size,
@@ -41,19 +40,6 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(path.name + ".tmp" + path.suffix)
     write(tmp)
     os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def refused(model_cfg: DictConfig, what: str) -> Iterator[None]:
-    """An exporter's failure (torch raises many types) as one paragraph naming the model."""
-    try:
-        yield
-    except UnetError:
-        raise
-    except Exception as err:
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        why = f"{what} ({type(err).__name__}: {first})"
-        raise UnetError(not_exportable(model_cfg, why)) from err
 
 
 def check_exportable(trained: DictConfig) -> None:

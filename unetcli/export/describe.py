@@ -6,10 +6,14 @@ every entry is stated in plain units (pixels, RGB order, 0-255 colours, the stor
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from omegaconf import DictConfig
 
 from unetcli.core.drawing import class_colour
 from unetcli.datasets.intensity import input_dtype, node, normalisation
+from unetcli.errors import UnetError
 from unetcli.evaluation.report import class_names
 from unetcli.inference.options import InferenceOptions
 from unetcli.models.contract import SegmentationModel
@@ -32,6 +36,20 @@ def not_exportable(model_cfg: DictConfig, what: str) -> str:
         "that exports (docs: Encoders lists them with their opset: resnet, efficientnet, "
         "convnext, regnet, mobilenetv3), or keep using this checkpoint with `unet predict`."
     )
+
+
+@contextlib.contextmanager
+def refused(model_cfg: DictConfig, what: str) -> Iterator[None]:
+    """A failure of the exporter or of onnxruntime (they raise many types) as one paragraph
+    naming the model."""
+    try:
+        yield
+    except UnetError:
+        raise
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        why = f"{what} ({type(err).__name__}: {first})"
+        raise UnetError(not_exportable(model_cfg, why)) from err
 
 
 def _classes(dataset: DictConfig, options: InferenceOptions) -> list[dict]:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from unetcli.errors import UnetError
-from unetcli.export.describe import not_exportable
+from unetcli.export.describe import refused
 from unetcli.inference.predictor import Predictor
 from unetcli.runner.info import InferenceInfo
 from unetcli.runner.segment import image_probabilities
@@ -57,15 +57,11 @@ def _check(
 ) -> Check:
     options = predictor.options
     expected = predictor.image_probabilities(image)
-    try:
+    # onnxruntime's own error types: the graph cannot take this size.
+    with refused(
+        predictor.first.config.model, f"onnxruntime cannot run the exported graph on {name}"
+    ):
         got = image_probabilities(graph, info, image)
-    except UnetError:
-        raise
-    except Exception as err:  # onnxruntime's own types: the graph cannot take this size
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        kind = type(err).__name__
-        what = f"onnxruntime cannot run the exported graph on {name} ({kind}: {first})"
-        raise UnetError(not_exportable(predictor.first.config.model, what)) from err
     task = options.task
     dice = label_dice(
         task.labels_np(expected, options.threshold), task.labels_np(got, options.threshold)

@@ -67,7 +67,7 @@ def _send(
     trackers = Trackers([tracker])
     trackers.call(*start)
     trackers.call("metrics", values, 0)
-    trackers.call("artifacts", [f for f in files if f.is_file()], folder)
+    trackers.call("artifacts", files, folder)  # each tracker skips files that are missing
     if submission is not None and submission.is_file():
         trackers.call("submission", submission, folder)
     trackers.call("finish", False)

@@ -66,7 +66,11 @@ class Tracker:
         """The training loss of one optimizer step."""
 
     def epoch(self, epoch: int, metrics: dict[str, float], lr: float, seconds: float) -> None:
-        """One epoch's metrics and learning rate."""
+        """One epoch's metrics and learning rate, as `metrics` at step `epoch` (the epoch's
+        mean training loss as train/epoch_loss, apart from the per-step train/loss)."""
+        values = {k: v for k, v in metrics.items() if k != "train/loss"}
+        values.update({"train/epoch_loss": metrics["train/loss"], "lr": lr, "seconds": seconds})
+        self.metrics(values, epoch)
 
     def metrics(self, values: dict[str, float], step: int) -> None:
         """Scalars outside training (evaluate's scores)."""

@@ -139,11 +139,6 @@ class MLflowTracker(Tracker):
 
         self.pending.append(Metric("train/loss", loss, int(time.time() * 1000), global_step))
 
-    def epoch(self, epoch: int, metrics: dict[str, float], lr: float, seconds: float) -> None:
-        values = {k: v for k, v in metrics.items() if k != "train/loss"}
-        values.update({"train/epoch_loss": metrics["train/loss"], "lr": lr, "seconds": seconds})
-        self.metrics(values, epoch)
-
     def metrics(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 

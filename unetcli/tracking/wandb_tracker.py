@@ -64,11 +64,6 @@ class WandbTracker(Tracker):
     def step(self, loss: float, global_step: int) -> None:
         self.log({"train/loss": loss, "global_step": global_step})
 
-    def epoch(self, epoch: int, metrics: dict[str, float], lr: float, seconds: float) -> None:
-        values = {k: v for k, v in metrics.items() if k != "train/loss"}
-        values.update({"train/epoch_loss": metrics["train/loss"], "lr": lr, "seconds": seconds})
-        self.metrics(values, epoch)
-
     def metrics(self, values: dict[str, float], step: int) -> None:
         self.log({**values, "epoch": step})
 

@@ -11,19 +11,14 @@ batch of K x b; a soft Dice over the whole batch is taken per loader batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
-
-import torch
-
-from unetcli.errors import UnetError
+from collections.abc import Iterable, Iterator
 
 
 class BatchGroups:
     """The training loader's batches, `count` at a time (the last group may be shorter)."""
 
     def __init__(self, loader: Iterable[dict], count: int) -> None:
-        if int(count) < 1:
-            raise UnetError(f"trainer.accumulate_batches must be at least 1, got {count}")
+        # At least 1: the config check (config/schema.py) refuses less before a run starts.
         self.loader = loader
         self.count = int(count)
 
@@ -39,13 +34,6 @@ class BatchGroups:
                 group = []
         if group:
             yield group
-
-
-def joined(group: Sequence[dict]) -> dict:
-    """One batch standing for a group where a message names its images (the "index")."""
-    if len(group) == 1:
-        return group[0]
-    return {"index": torch.cat([batch["index"] for batch in group])}
 
 
 def describe(count: int, batch_size: int, processes: int) -> str | None:

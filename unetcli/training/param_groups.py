@@ -36,8 +36,6 @@ def parameter_groups(
     if factor is None or float(factor) == 1.0:
         params = model.parameters() if isinstance(model, nn.Module) else model
         return [{"params": list(params)}]
-    if float(factor) < 0:
-        raise UnetError(f"optimizer.encoder_lr_factor must not be negative, got {factor}")
     encoder = encoder_of(model, "optimizer.encoder_lr_factor")
     inside = {id(p) for p in encoder.parameters()}
     rest = [p for p in model.parameters() if id(p) not in inside]

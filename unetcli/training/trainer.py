@@ -30,7 +30,7 @@ from unetcli.models.input_stats import resolve_input_stats
 from unetcli.tracking.build import build_trackers
 from unetcli.tracking.interface import RunInfo, flatten
 from unetcli.tracking.provenance import provenance_tags
-from unetcli.training.accumulation import BatchGroups, joined
+from unetcli.training.accumulation import BatchGroups
 from unetcli.training.accumulation import describe as describe_accumulation
 from unetcli.training.bad_files import BadFiles
 from unetcli.training.data import build_training_data
@@ -322,7 +322,7 @@ class Trainer:
             self.nonfinite.scaler_skipped += 1
             return None
         if result.bad:
-            return handle_bad_step(self, result.batch or joined(batch), result.images, result.bad)
+            return handle_bad_step(self, result.batch, result.images, result.bad)
         self.nonfinite.good()
         if self.ema is not None:
             self.ema.update(self.model)

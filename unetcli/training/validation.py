@@ -79,10 +79,9 @@ def _resized(part: torch.Tensor, size: tuple[int, int], key: str) -> torch.Tenso
 
 
 @torch.no_grad()
-def score_validation(trainer: Any, model: torch.nn.Module | None = None) -> ScoreResult:
+def score_validation(trainer: Any, model: torch.nn.Module) -> ScoreResult:
     """Loss and per-image metrics over the validation split, at the loader's resolution, of
-    `model` (default the trainer's; its weight average with trainer.ema)."""
-    model = model if model is not None else trainer.model
+    `model` (the trainer's, or its weight average with trainer.ema)."""
     model.eval()
     per_image: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     # (loss x images) per batch: summed in one order, whatever the number of processes.
