@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from unetcli.config.location import config_dir
 from unetcli.config.schema import check_config
 from unetcli.core.limits import apply_limits
+from unetcli.core.memory import steady_memory
 from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import UnetError, user_errors
@@ -24,7 +25,6 @@ from unetcli.evaluation.logged import log_checkpoint, log_ensemble
 from unetcli.evaluation.runs import evaluate_checkpoint, evaluate_out_of_fold
 from unetcli.evaluation.scored_submission import SubmissionFiles, score_submission
 from unetcli.inference.ensemble import out_of_fold_members, resolve_members
-from unetcli.inference.memory import steady_memory
 from unetcli.inference.options import resolve_threads
 from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.choose import RECIPE_FILE, choose_recipe, prepare_search

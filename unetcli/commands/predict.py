@@ -16,12 +16,12 @@ from unetcli.config.location import config_dir
 from unetcli.config.schema import check_config
 from unetcli.core.console import print_summary
 from unetcli.core.limits import apply_limits
+from unetcli.core.memory import steady_memory
 from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import UnetError, user_errors
 from unetcli.inference.engine import Engine
 from unetcli.inference.inputs import images_to_predict
-from unetcli.inference.memory import steady_memory
 from unetcli.inference.prediction_files import PICTURES, ImageFiles, output_target, write_share
 from unetcli.inference.predictor import load_predictor, sources_of
 from unetcli.recipes.apply import apply_recipe

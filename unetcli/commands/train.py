@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 from unetcli.config.location import config_dir
 from unetcli.config.schema import check_config
 from unetcli.core.limits import apply_limits
+from unetcli.core.memory import steady_memory
 from unetcli.distributed.launch import launch
 from unetcli.distributed.processes import Processes
 from unetcli.errors import user_errors
-from unetcli.inference.memory import steady_memory
 from unetcli.models.input_stats import resolve_input_stats
 from unetcli.sweeps.job import in_multirun, run_sweep_job
 from unetcli.training.fixed_costs import count_from_process_start

@@ -21,6 +21,7 @@ from unetcli.config.instantiate import build
 from unetcli.core.checkpoints import load_checkpoint, save_checkpoint
 from unetcli.core.console import format_metrics, progress_bar
 from unetcli.core.hardware import Runtime, resolve_hardware
+from unetcli.core.memory import reuse_blocks
 from unetcli.core.seeding import mix, seed_everything
 from unetcli.core.task import Task
 from unetcli.distributed.processes import Processes, SingleProcess
@@ -160,6 +161,9 @@ class Trainer:
     def fit(self) -> dict:
         """Train every epoch (or until early stopping); returns the run's result."""
         self.announce()
+        # Set up (the file check's and cache build's threads) with large blocks mapped
+        # and unmapped; the steps' activations are then kept and reused.
+        reuse_blocks()
         with self.open_log() as self.log, Preemption(self.opts.checkpoint_every) as self.preemption:
             self.log.text("hardware", self.runtime.describe())  # hardware.json says the same
             try:
