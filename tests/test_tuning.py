@@ -38,6 +38,7 @@ def warm_process(tmp_path_factory):
         model = build_model(cfg.model).to(memory_format=layout)
         images = torch.randn(2, 3, 48, 64).contiguous(memory_format=layout)
         model(images).mean().backward()
+        torch.optim.Adam(model.parameters()).step()  # its first step imports torch._dynamo
 
 
 def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -> list[str]:
@@ -159,6 +160,20 @@ def test_a_single_candidate_is_timed_for_one_round_only():
     """Nothing to compare it with: its step time needs one round, not the budget's seven."""
     out = measure({"only": lambda: 1.0}, 8, lambda _: float("inf"), rounds=7)
     assert out.rounds == 1 and list(out.rates) == ["only"]
+
+
+def test_a_run_too_short_for_one_round_builds_nothing_to_time(tmp_path, monkeypatch):
+    """3% of a 2-epoch run of a few steps is under one step: no step time makes it hold a
+    round, so the tuner neither builds the data and models nor times a step; the rule
+    decides."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = instrumented(monkeypatch)
+    monkeypatch.setattr(training, "build_training_data", None)  # would fail if called
+    cfg = tuning_config(tmp_path, "hardware.tune_budget.share=0.03", "trainer.epochs=2")
+    assert 0.03 * training.planned_steps(cfg) < 1
+    runtime = training.training_runtime(cfg)
+    assert calls == [] and hardware_json(tmp_path)["source"] == "rule"
+    assert "less than one round" in runtime.describe()
 
 
 def test_tune_false_keeps_the_rule(tmp_path, monkeypatch):

@@ -133,18 +133,25 @@ def _measure_training(
     time of one visit each, when that is at most 40% of the budget. Compiling
     is tried for the eager winner only, in what is left of the budget.
     """
+    budget = Budget(cfg.hardware.tune_budget, planned)
+    eager = [c for c in options if not c.compile] or options
+    too_short = (
+        f"hardware.tune_budget ({budget.describe()}) is less than one round of "
+        f"{len(options)} steps"
+    )
+    # Each candidate's untimed first step and one timed step: a short run's share may not
+    # hold them whatever a step takes (e.g. 3% of 23 steps), so nothing is built.
+    if budget.too_short_for(2 * len(eager)):
+        report = rule_report("train", base, f"not measured: {too_short}")
+        return rule_candidate(base, options), report
     loss_fn = build(cfg.loss, "loss", task=Task.from_config(cfg.dataset))
     data = build_training_data(cfg, replace(base, num_workers=0, pin_memory=False), loss_fn)
     batch = next(iter(data.train_loader))
-    budget = Budget(cfg.hardware.tune_budget, planned)
+    budget.start()
     work = _Work(cfg, base, loss_fn, batch, budget)
-    eager = [c for c in options if not c.compile] or options
     measured, steps = work.time(eager, lambda s: budget.left(s) - _thread_reserve(pairs, s, budget))
     if not measured.rates:
-        why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or (
-            f"hardware.tune_budget ({budget.describe()}) is less than one round of "
-            f"{len(options)} steps"
-        )
+        why = "; ".join(f"{k} {v}" for k, v in measured.dropped.items()) or too_short
         return rule_candidate(base, options), rule_report("train", base, f"not measured: {why}")
     tolerance = float(cfg.hardware.tolerance)
     chosen = choose(eager, measured.rates, tolerance)

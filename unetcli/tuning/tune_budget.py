@@ -37,6 +37,17 @@ class Budget:
             limits.append(self.share * self.planned_steps * step_seconds)
         return min(limits)
 
+    def start(self) -> None:
+        """Start the clock (again): what came before is not the tuner's time."""
+        self.started = time.perf_counter()
+
+    def too_short_for(self, steps: int) -> bool:
+        """True when the share of the planned run is less than `steps` steps, whatever a
+        step takes: such a run cannot afford one round, so nothing is built to time it."""
+        return bool(self.share is not None and self.planned_steps) and (
+            self.share * self.planned_steps < steps
+        )
+
     def left(self, step_seconds: float) -> float:
         """Seconds still allowed, given the time of one step."""
         return self.total(step_seconds) - self.elapsed()
