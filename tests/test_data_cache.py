@@ -198,6 +198,34 @@ def test_training_with_the_cache_gives_the_same_weights(tmp_path, capsys):
     assert weights["off"].keys() == weights["memory"].keys()
     for key, value in weights["off"].items():
         assert torch.equal(value, weights["memory"][key]), key
+    inference_reads_through_the_cache(tmp_path, capsys, next((tmp_path / "off").rglob("last.pt")))
+
+
+def inference_reads_through_the_cache(tmp_path: Path, capsys, checkpoint: Path) -> None:
+    """evaluate reads the validation entries training built, predict with dataset.cache=disk
+    builds the test images' entries, and both give what reading the files gives."""
+    common = [f"checkpoint={checkpoint}", "hardware=cpu", "hardware.tune=false",
+              "hardware.precision=fp32", "hardware.num_workers=0"]  # fmt: skip
+    scored = {}
+    for mode in ("off", "auto"):
+        found = run_command(
+            "evaluate", [*common, "evaluate.progress=false", f"dataset.cache={mode}"],
+            tmp_path / f"evaluate-{mode}",
+        )  # fmt: skip
+        out = capsys.readouterr().out
+        assert ("data cache: 4 of 4 images from" in out) == (mode == "auto"), out
+        scored[mode] = (found["metrics"], (tmp_path / f"evaluate-{mode}" / "per_image.csv"))
+    assert scored["auto"][0] == scored["off"][0]
+    assert scored["auto"][1].read_text() == scored["off"][1].read_text()
+    rows = {}
+    for mode in ("off", "disk", "auto"):
+        args = [*common, "predict.progress=false", f"dataset.cache={mode}"]
+        submission = run_command("predict", args, tmp_path / f"predict-{mode}")
+        out = capsys.readouterr().out
+        rows[mode] = submission.read_bytes()
+        assert ("data cache: 0 hit, 6 miss" in out) == (mode == "disk"), out
+        assert ("data cache: 6 of 6 images from" in out) == (mode == "auto"), out
+    assert rows["disk"] == rows["off"] == rows["auto"]
 
 
 def test_only_unchanged_files_that_passed_the_check_skip_the_next_check(layout):

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from unetcli.core.placement import Geometry
 from unetcli.datasets.base import Layout, Sample
+from unetcli.datasets.preprocessed import PreprocessedStore
 from unetcli.inference.geometry import geometry_of, tracked
 
 
@@ -29,18 +30,27 @@ class InferenceDataset(Dataset):
         samples: Sequence[Sample],
         transform: A.Compose,
         with_masks: bool = False,
+        store: PreprocessedStore | None = None,
     ) -> None:
+        """`store`: the data cache's entries (images already at the transform's resize
+        size), read instead of the files where a sample has one."""
         self.layout = layout
         self.samples = list(samples)
         self.transform = tracked(transform)
         self.with_masks = with_masks
+        self.store = store
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        image, geometry = prepare(self.transform, self.layout.read_image(sample.image))
+        entry = None if self.store is None else self.store.read(sample)
+        if entry is None:
+            image, geometry = prepare(self.transform, self.layout.read_image(sample.image))
+        else:  # the resize already done: the transform's own meets its size and copies
+            image, geometry = prepare(self.transform, entry[0])
+            geometry = Geometry(*entry[2], geometry.box)  # back to the file's own size
         mask = None
         if self.with_masks and sample.mask is not None:
             mask = torch.from_numpy(np.ascontiguousarray(self.layout.read_mask(sample.mask)))

@@ -26,7 +26,9 @@ from unetcli.core.hardware import varying_shapes
 from unetcli.core.placement import Geometry, restore_size
 from unetcli.datasets.base import Sample
 from unetcli.datasets.loaders import make_loader
+from unetcli.datasets.preprocessed import PreprocessedStore, open_for_inference
 from unetcli.datasets.sizes import mixed_sizes
+from unetcli.datasets.torch_dataset import resize_step
 from unetcli.distributed.processes import Processes, SingleProcess
 from unetcli.inference.dataset import InferenceDataset, collate_items, same_shape_groups
 from unetcli.inference.ordered import OrderedWork
@@ -86,6 +88,18 @@ class Engine:
         block = self.processes.shard(len(samples), self.predictor.loader_batch)
         return Share(block.start, list(samples[block.start : block.stop]))
 
+    def cached(self, samples: Sequence[Sample]) -> PreprocessedStore | None:
+        """The data cache's store of `samples` where images go to the model resized to the
+        training size (mode=resize; dataset.cache, see open_for_inference), else None."""
+        first = self.predictor.first
+        if self.predictor.options.mode != "resize" or not first.config.dataset.get("image_size"):
+            return None
+        resize = resize_step(first.config.dataset)
+        store, line = open_for_inference(first.config.dataset, first.layout, samples, resize)
+        if line and self.processes.is_main:
+            print(line)
+        return store
+
     def run(self, share: Share, sink: Sink, *, masks: bool = False, done: int = 0) -> None:
         """Predict `share` for `sink`; `masks` reads the true masks too.
 
@@ -97,7 +111,9 @@ class Engine:
         batch = predictor.loader_batch
         start = (done // batch) * batch
         samples = share.samples[start:]
-        dataset = InferenceDataset(predictor.first.layout, samples, predictor.transform(), masks)
+        store = self.cached(samples)
+        first = predictor.first
+        dataset = InferenceDataset(first.layout, samples, predictor.transform(), masks, store)
         loader = make_loader(dataset, batch, predictor.runtime, collate_fn=collate_items)
 
         def finish(index: int, geometry: tuple, probs: np.ndarray, mask) -> object:
