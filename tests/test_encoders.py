@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tests.helpers import run_command, tiny_overrides
+from unetcli.errors import UnetError
 from unetcli.models import UNetTimm
 
 pytestmark = pytest.mark.slow
@@ -106,3 +107,42 @@ class TestMobileNetV3(EncoderTester):
 
 class TestRegNet(EncoderTester):
     encoder = "regnetx_002"
+
+
+class TestEncoderOptions:
+    """model.encoder_depth and model.drop_path_rate reach timm and shape the U-Net."""
+
+    def test_encoder_depth_stops_the_encoder_and_the_decoder_early(self):
+        torch.manual_seed(0)
+        whole = UNetTimm(3, 1, "resnet18", decoder_channels=[8, 8, 8, 8, 8])
+        model = UNetTimm(3, 1, "resnet18", decoder_channels=[8, 8, 8], encoder_depth=3).eval()
+        assert model.encoder.feature_info.reduction() == [2, 4, 8]
+        assert model.input_multiple == 8 and len(model.decoder) == 3
+        # The stages past the deepest map kept are not built at all.
+        count = lambda m: sum(p.numel() for p in m.encoder.parameters())  # noqa: E731
+        assert count(model) < count(whole) / 10
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 37, 53)).shape == (1, 1, 37, 53)
+        with pytest.raises(UnetError, match="model.decoder_channels needs three"):
+            UNetTimm(3, 1, "resnet18", encoder_depth=3)
+        with pytest.raises(UnetError, match="model.encoder_depth=6"):
+            UNetTimm(3, 1, "resnet18", encoder_depth=6)
+
+    def test_drop_path_rate_skips_residual_branches_in_training_only(self):
+        model = UNetTimm(3, 1, "resnet18", decoder_channels=[8, 8, 8, 8, 8], drop_path_rate=0.5)
+        rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
+        assert rates and max(rates) == pytest.approx(0.5)
+        for module in model.encoder.modules():  # timm zeroes each block's last norm scale,
+            if isinstance(module, torch.nn.BatchNorm2d):  # which hides a dropped branch
+                torch.nn.init.ones_(module.weight)
+        x = torch.randn(2, 3, 32, 32)
+        model.train()
+        torch.manual_seed(1)
+        first = model(x)
+        torch.manual_seed(2)
+        assert not torch.allclose(first, model(x))
+        model.eval()
+        with torch.no_grad():
+            assert torch.equal(model(x), model(x))
+        with pytest.raises(UnetError, match="model.drop_path_rate=1"):
+            UNetTimm(3, 1, "resnet18", drop_path_rate=1)

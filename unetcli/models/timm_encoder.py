@@ -97,12 +97,39 @@ def weights_file(name: str, pretrained: Any, config: Any) -> Path:
     )
 
 
-def build_encoder(name: str, pretrained: Any, in_channels: int) -> nn.Module:
+def check_depth(depth: Any) -> int:
+    """model.encoder_depth as a count of feature maps, or one paragraph naming the key."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise UnetError(
+            f"model.encoder_depth={depth} is not a count of encoder stages: give a whole "
+            "number from 1 to the encoder's count of feature maps (five for most tested "
+            "families, four for ConvNeXt), or null for all of them."
+        )
+    return depth
+
+
+def check_rate(rate: Any) -> float:
+    """model.drop_path_rate as a probability below 1, or one paragraph naming the key."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise UnetError(
+            f"model.drop_path_rate={rate} is not a chance of skipping a block: give a "
+            "number from 0 (off) up to, not including, 1; 0.1 to 0.2 is usual."
+        )
+    return float(rate)
+
+
+def build_encoder(
+    name: str, pretrained: Any, in_channels: int, options: dict[str, Any] | None = None
+) -> nn.Module:
     """timm's `name` as a features-only encoder for `in_channels`, with its pretrained weights
-    (model.pretrained: true, false or a path) loaded and checked to have all arrived."""
+    (model.pretrained: true, false or a path) loaded and checked to have all arrived.
+
+    `options` go to timm.create_model as they are (out_indices, drop_path_rate).
+    """
     timm = import_timm()
     config = encoder_config(timm, str(name))
     kwargs: dict[str, Any] = {"features_only": True, "in_chans": int(in_channels)}
+    kwargs |= options or {}
     path, state = None, None
     if wants_pretrained(pretrained):
         path = weights_file(name, pretrained, config)
@@ -111,6 +138,12 @@ def build_encoder(name: str, pretrained: Any, in_channels: int) -> nn.Module:
     try:
         with quiet_timm():
             encoder = timm.create_model(name, **kwargs)
+    except IndexError as err:  # out_indices past the last stage
+        depth = len(kwargs.get("out_indices", ()))
+        raise UnetError(
+            f"model.encoder_depth={depth} asks timm's {name} for more feature maps than it "
+            "has; give a smaller depth (at most five for the tested families) or null."
+        ) from err
     except (RuntimeError, ValueError, TypeError, KeyError, AssertionError) as err:
         first = (str(err).strip().splitlines() or [""])[0]
         fit = f" or the weights of model.pretrained={path} do not fit it" if path else ""

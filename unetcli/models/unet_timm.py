@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from unetcli.models.decoder import EncoderUNet, UNetDecoder
-from unetcli.models.timm_encoder import build_encoder
+from unetcli.models.timm_encoder import build_encoder, check_depth, check_rate
 from unetcli.models.unet_parts import OutConv
 
 
@@ -18,6 +18,9 @@ class UNetTimm(EncoderUNet):
     to full size. `input_multiple` is the encoder's deepest reduction (32 for ResNet,
     EfficientNet, ConvNeXt, RegNet, MobileNetV3): inputs are mirror-padded to a multiple of
     it and the output is cropped back, so any size works.
+
+    `encoder_depth` keeps the first maps only (timm's out_indices; the deeper stages are not
+    built) and `drop_path_rate` is timm's stochastic depth in the encoder's blocks.
 
     `pretrained`: false (random weights), true (timm's default weights for the encoder from
     the Hugging Face hub cache) or the path of a .safetensors/.pth state_dict. A checkpoint
@@ -32,10 +35,17 @@ class UNetTimm(EncoderUNet):
         pretrained: Any = False,
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
         norm: str = "batch",
+        encoder_depth: int | None = None,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__(in_channels, num_classes)
         self.encoder_name = str(encoder)
-        self.encoder = build_encoder(self.encoder_name, pretrained, self.in_channels)
+        options: dict[str, Any] = {}
+        if encoder_depth is not None:
+            options["out_indices"] = tuple(range(check_depth(encoder_depth)))
+        if check_rate(drop_path_rate):
+            options["drop_path_rate"] = float(drop_path_rate)
+        self.encoder = build_encoder(self.encoder_name, pretrained, self.in_channels, options)
         info = self.encoder.feature_info
         reductions = [int(r) for r in info.reduction()]
         self.decoder = UNetDecoder(
