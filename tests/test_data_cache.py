@@ -28,6 +28,7 @@ from unetcli.datasets.preprocessed import (
     open_store,
 )
 from unetcli.datasets.torch_dataset import SegmentationDataset, build_transform, resize_step
+from unetcli.errors import UnetError
 
 DATASET = {
     "name": "carvana",
@@ -178,6 +179,21 @@ def test_cache_off_reads_the_files_and_writes_nothing(layout):
     store, line = open_store(cfg_for("off"), layout, layout.labelled_samples(), None, None)
     assert store is None and line is None
     assert not (layout.root / ".unet-cache").exists()
+
+
+def test_a_cache_folder_that_cannot_be_made_turns_auto_off_and_stops_the_others(layout):
+    """Below a regular file no folder can be made, whoever runs the test (root included)."""
+    blocker = layout.root / "a-file"
+    blocker.write_text("")
+    samples = layout.labelled_samples()
+    store, line = open_store(cfg_for("auto", cache_dir=str(blocker / "cache")), layout, samples,
+                             None, None)  # fmt: skip
+    assert store is None and line.startswith("data cache: off (") and str(blocker) in line
+    with pytest.raises(UnetError) as refused:
+        open_store(cfg_for("disk", cache_dir=str(blocker / "cache")), layout, samples, None, None)
+    message = str(refused.value)
+    assert "dataset.cache=disk needs a writable folder" in message
+    assert "dataset.cache_dir=PATH" in message and "dataset.cache=off" in message
 
 
 def test_training_with_the_cache_gives_the_same_weights(tmp_path, capsys):
