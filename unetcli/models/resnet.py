@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from unetcli.core.checkpoints import load_weights_only
 from unetcli.errors import UnetError
+from unetcli.models.pretrained import read_weights
 
 #: Residual blocks per stage.
 BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
@@ -120,7 +120,8 @@ class ResNetEncoder(nn.Module):
 
 
 def read_state_dict(path: Path, name: str) -> dict:
-    """The state_dict in `path` (unwrapped from {"state_dict": ...}), or a UnetError why not."""
+    """The state_dict in `path` (read as unetcli.models.pretrained reads any weight file:
+    unwrapped, never code-running), or a UnetError why not."""
     if not path.is_file():
         raise UnetError(
             f"model.encoder_weights={path} does not exist. Save ImageNet weights on a "
@@ -128,14 +129,7 @@ def read_state_dict(path: Path, name: str) -> dict:
             f'(weights="DEFAULT").state_dict(), "{path.name}") and copy the file here, '
             "or set model.encoder_weights=null to start from random weights."
         )
-    state = load_weights_only(path, "model.encoder_weights")
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise UnetError(
-            f"model.encoder_weights={path} holds a {type(state).__name__}, not a state_dict"
-        )
-    return state
+    return read_weights(path, "model.encoder_weights")
 
 
 def mismatches(state: dict, own: dict) -> list[str]:
