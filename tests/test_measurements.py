@@ -24,7 +24,8 @@ from tests.helpers import compose, run_command
 from unetcli.core.checkpoints import load_checkpoint
 from unetcli.core.images import read_image
 from unetcli.datasets.folder import FolderLayout
-from unetcli.datasets.intensity import check_transforms
+from unetcli.datasets.intensity import check_transforms, resolve_intensity
+from unetcli.datasets.layouts import build_layout
 from unetcli.doctor.findings import override
 from unetcli.errors import UnetError
 from unetcli.inference.options import inference_transform
@@ -188,3 +189,20 @@ def test_colour_and_8_bit_transforms_are_refused_by_name(channels, dtype):
         check_transforms(carvana, channels, dtype)
     check_transforms(carvana, 3, "uint8")  # photographs keep every step
     check_transforms(compose("train", ["augmentation=flips"]).augmentation, channels, dtype)
+
+
+def test_only_the_announcing_process_prints_the_measured_statistics(tmp_path, capsys):
+    """Every process of a run measures the same statistics; only the first says so."""
+    root = measurement_sets.bright_and_dim(tmp_path / "data", count=8)
+    options = ["dataset=folder", f"dataset.root={root}", "dataset.in_channels=2",
+               "dataset.intensity.mode=dataset"]  # fmt: skip
+    found = []
+    for announce in (True, False):
+        cfg = compose("train", options)
+        layout = build_layout(cfg.dataset)
+        samples = layout.labelled_samples()
+        assert resolve_intensity(cfg.dataset, layout, samples, 0, announce) == "uint16"
+        stats = OmegaConf.to_container(cfg.dataset.intensity.statistics)
+        found.append((stats, capsys.readouterr().out))
+    (first, said), (other, silent) = found
+    assert first == other and "intensity: measured" in said and silent == ""

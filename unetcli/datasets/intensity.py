@@ -123,11 +123,16 @@ class Normalise(A.ImageOnlyTransform):
 
 
 def resolve_intensity(
-    dataset_cfg: DictConfig, layout: Layout, samples: Sequence[Sample], seed: int
+    dataset_cfg: DictConfig,
+    layout: Layout,
+    samples: Sequence[Sample],
+    seed: int,
+    announce: bool = True,
 ) -> str:
     """Fill in dataset.intensity (mode, dtype, statistics) from the training images, in place;
     returns the reader's dtype. Statistics the config already gives are kept; a resumed run
-    measures the same images with the same seeds, so it gets the same numbers."""
+    measures the same images with the same seeds, so it gets the same numbers. Every process
+    of a run measures (they need the numbers); `announce` is false in all but the first."""
     first = layout.read_image(samples[0].image)
     dtype = first.dtype.name
     spec = dataset_cfg.get("intensity")
@@ -143,13 +148,17 @@ def resolve_intensity(
         spec.mode = "per_image" if dtype == "uint8" else "dataset"
     if spec.mode == "dataset" and not spec.get("statistics"):
         percentiles = [float(v) for v in spec.get("percentiles") or (0.5, 99.5)]
-        spec.statistics = measure_images(layout, samples, percentiles, seed)
+        spec.statistics = measure_images(layout, samples, percentiles, seed, announce)
     normalisation(dataset_cfg)  # a bad range or mean stops here, before the first epoch
     return dtype
 
 
 def measure_images(
-    layout: Layout, samples: Sequence[Sample], percentiles: Sequence[float], seed: int
+    layout: Layout,
+    samples: Sequence[Sample],
+    percentiles: Sequence[float],
+    seed: int,
+    announce: bool = True,
 ) -> dict[str, list[float]]:
     """dataset mode's statistics over (up to MEASURED_IMAGES of) the training images."""
     picks = np.linspace(0, len(samples) - 1, min(len(samples), MEASURED_IMAGES)).round()
@@ -157,7 +166,8 @@ def measure_images(
     pieces = [
         core.pixel_sample(layout.read_image(s.image), mix(seed, i)) for i, s in enumerate(chosen)
     ]
-    print(f"intensity: measured the {percentiles} percentiles over {len(chosen)} images")
+    if announce:
+        print(f"intensity: measured the {percentiles} percentiles over {len(chosen)} images")
     return core.measure(pieces, percentiles)
 
 

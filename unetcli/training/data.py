@@ -186,7 +186,7 @@ def build_training_data(
     store, costs = _checked_store(cfg, layout, train_samples + val_samples, processes)
     seed, trainer = int(cfg.seed), cfg.trainer
     augmentation = None if trainer.overfit_batches else cfg.augmentation
-    dtype = resolve_intensity(cfg.dataset, layout, train_samples, seed)
+    dtype = resolve_intensity(cfg.dataset, layout, train_samples, seed, processes.is_main)
     check_transforms(augmentation, int(cfg.dataset.in_channels), dtype)
     train_set = SegmentationDataset(
         layout,
