@@ -64,7 +64,11 @@ class Normalisation:
         if self.low is not None:
             x = np.clip(x, np.asarray(self.low, np.float32), np.asarray(self.high, np.float32))
         offset, factor = self.constants(stretched)
-        return (x - offset) * factor
+        if np.broadcast_shapes(x.shape, offset.shape) != x.shape:
+            return (x - offset) * factor  # e.g. one grey channel against three statistics
+        x -= offset  # in place: x is this call's own copy, so no temporaries are made
+        x *= factor
+        return x
 
 
 def per_channel(values: Sequence[float], channels: int, key: str) -> list[float]:
