@@ -132,9 +132,6 @@ class TestEncoderOptions:
         model = UNetTimm(3, 1, "resnet18", decoder_channels=[8, 8, 8, 8, 8], drop_path_rate=0.5)
         rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
         assert rates and max(rates) == pytest.approx(0.5)
-        for module in model.encoder.modules():  # timm zeroes each block's last norm scale,
-            if isinstance(module, torch.nn.BatchNorm2d):  # which hides a dropped branch
-                torch.nn.init.ones_(module.weight)
         x = torch.randn(2, 3, 32, 32)
         model.train()
         torch.manual_seed(1)
@@ -146,3 +143,16 @@ class TestEncoderOptions:
             assert torch.equal(model(x), model(x))
         with pytest.raises(UnetError, match="model.drop_path_rate=1"):
             UNetTimm(3, 1, "resnet18", drop_path_rate=1)
+
+    def test_residual_blocks_start_switched_on_from_random_weights(self):
+        def zero_scales(model):
+            return [name for name, m in model.encoder.named_modules()
+                    if isinstance(m, torch.nn.BatchNorm2d) and not m.weight.any()]  # fmt: skip
+
+        small = [8, 8, 8, 8, 8]
+        assert zero_scales(UNetTimm(3, 1, "resnet18", decoder_channels=small)) == []
+        # timm's own start: each of resnet18's 8 blocks ends in a zero-scale norm
+        kept = UNetTimm(3, 1, "resnet18", decoder_channels=small, zero_init_last=True)
+        assert len(zero_scales(kept)) == 8
+        with pytest.raises(UnetError, match="model.zero_init_last must be true or false"):
+            UNetTimm(3, 1, "resnet18", decoder_channels=small, zero_init_last="yes")

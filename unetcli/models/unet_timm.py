@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from unetcli.errors import UnetError
 from unetcli.models.decoder import EncoderUNet, UNetDecoder
-from unetcli.models.timm_encoder import build_encoder, check_depth, check_rate
+from unetcli.models.pretrained import wants_pretrained
+from unetcli.models.timm_encoder import (
+    build_encoder,
+    check_depth,
+    check_rate,
+    wake_residual_blocks,
+)
 from unetcli.models.unet_parts import OutConv
 
 
@@ -21,6 +28,8 @@ class UNetTimm(EncoderUNet):
 
     `encoder_depth` keeps the first maps only (timm's out_indices; the deeper stages are not
     built) and `drop_path_rate` is timm's stochastic depth in the encoder's blocks.
+    `zero_init_last` (random weights only) keeps timm's zero scale on each residual block's
+    last norm; false sets it to one, which a short run from scratch needs to fit.
 
     `pretrained`: false (random weights), true (timm's default weights for the encoder from
     the Hugging Face hub cache) or the path of a .safetensors/.pth state_dict. A checkpoint
@@ -37,6 +46,7 @@ class UNetTimm(EncoderUNet):
         norm: str = "batch",
         encoder_depth: int | None = None,
         drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
     ) -> None:
         super().__init__(in_channels, num_classes)
         self.encoder_name = str(encoder)
@@ -46,6 +56,10 @@ class UNetTimm(EncoderUNet):
         if check_rate(drop_path_rate):
             options["drop_path_rate"] = float(drop_path_rate)
         self.encoder = build_encoder(self.encoder_name, pretrained, self.in_channels, options)
+        if not isinstance(zero_init_last, bool):
+            raise UnetError(f"model.zero_init_last must be true or false, got {zero_init_last}")
+        if not zero_init_last and not wants_pretrained(pretrained):
+            wake_residual_blocks(self.encoder)
         info = self.encoder.feature_info
         reductions = [int(r) for r in info.reduction()]
         self.decoder = UNetDecoder(
