@@ -328,9 +328,9 @@ def print_tables(results: dict, names: list[str], args) -> None:
               f"{d['gif_1918x1280_per_s']}/s (OpenCV; Pillow {d['gif_1918x1280_pillow_per_s']}/s)")
 
 
-def epochs_check(tmp: Path, images: int, rng) -> dict:
+def epochs_check(tmp: Path, images: int, rng, widths: str = "[4,8]") -> dict:
     """Second-epoch seconds of `unet train dataset=carvana` (generated 1918x1280 files, the
-    default 320x480, a tiny U-Net) without and with the cache, run in turn."""
+    default 320x480, a tiny U-Net of `widths`) without and with the cache, run in turn."""
     import subprocess
 
     root = tmp / "epochs"
@@ -339,7 +339,7 @@ def epochs_check(tmp: Path, images: int, rng) -> dict:
     for mode in ("off", "memory", "off", "memory"):
         out = tmp / f"runs-{mode}"
         cmd = [sys.executable, "-m", "unetcli", "train", "dataset=carvana",
-               f"dataset.root={root}", f"dataset.cache={mode}", "model.widths=[4,8]",
+               f"dataset.root={root}", f"dataset.cache={mode}", f"model.widths={widths}",
                "trainer.epochs=2", "trainer.log_images=0", "hardware.tune=false",
                "logger=[csv]", f"paths.output_root={out}", "trainer.progress=false"]  # fmt: skip
         subprocess.run(cmd, check=True, capture_output=True)
@@ -348,7 +348,7 @@ def epochs_check(tmp: Path, images: int, rng) -> dict:
         seconds.setdefault(mode, []).append(second)
         shutil.rmtree(out)
     off, cached = min(seconds["off"]), min(seconds["memory"])
-    print(f"\nunet train dataset=carvana, {images} generated images, model.widths=[4,8]: second "
+    print(f"\nunet train dataset=carvana, {images} generated images, model.widths={widths}: second "
           f"epoch {off:.1f} s without the cache, {cached:.1f} s with it ({off / cached:.1f}x); "
           f"runs: {seconds}")
     return {"second_epoch_off_s": seconds["off"], "second_epoch_cached_s": seconds["memory"],
@@ -369,6 +369,8 @@ def main() -> int:
     parser.add_argument("--gpu-cores", type=int, default=16, help="CPU cores of the GPU machine")
     parser.add_argument("--epochs-check", type=int, default=48,
                         help="images of the unet train epoch check (0: skip it)")  # fmt: skip
+    parser.add_argument("--epochs-widths", default="[4,8]",
+                        help="model.widths of the epoch check's tiny U-Net")  # fmt: skip
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -390,7 +392,7 @@ def main() -> int:
                 print(json.dumps({name: results[name]}), flush=True)
                 shutil.rmtree(root)
         if args.epochs_check:
-            results["epochs_check"] = epochs_check(tmp, args.epochs_check, rng)
+            results["epochs_check"] = epochs_check(tmp, args.epochs_check, rng, args.epochs_widths)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_tables(results, args.datasets, args)
