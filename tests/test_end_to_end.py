@@ -197,6 +197,7 @@ def test_a_resumed_submission_equals_the_uninterrupted_one(trained, predicted, t
         "predict.resume=true",
         "predict.progress=false",
         *PREDICT_ARGS,
+        *FORCED,
         cwd=root,
     )
     assert "resuming after 2 complete rows" in proc.stdout

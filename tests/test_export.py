@@ -110,7 +110,8 @@ def test_sliding_and_full_modes_verify_and_reach_inference_json(root, mode):
 @pytest.fixture(scope="module")
 def trained(root) -> dict:
     """A briefly trained binary model, exported, and `unet predict`'s submission with it."""
-    overrides = [*tiny_overrides(root, objects=40), "trainer.epochs=4"]
+    # The same set as make_checkpoint's: a folder holds one synthetic set.
+    overrides = [*tiny_overrides(root, objects=6), "trainer.epochs=4"]
     run_command("train", overrides, root / "train")
     checkpoint = root / "train" / "checkpoints" / "best.pt"
     report = export(root, checkpoint, "export-trained")

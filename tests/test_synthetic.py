@@ -4,6 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from tests.helpers import compose
 from unetcli.datasets import grouped_split
 from unetcli.datasets.synthetic import SyntheticLayout
 from unetcli.errors import UnetError
@@ -75,3 +76,18 @@ def test_check_lists_images_without_masks_before_training(tmp_path):
     samples[0].mask.unlink()
     with pytest.raises(UnetError, match=r"1 image\(s\) .* have no mask file, e\.g\. .*_mask\.gif"):
         layout.check(samples)
+
+
+def test_a_folder_holding_another_setting_s_set_is_refused_by_key(tmp_path):
+    SyntheticLayout(tmp_path / "s", seed=3, **SMALL).prepare()
+    SyntheticLayout(tmp_path / "s", seed=3, **SMALL).prepare()  # the same settings: kept
+    with pytest.raises(UnetError, match=r"seed=3 .*dataset\.layout\.seed=4.*dataset\.root"):
+        SyntheticLayout(tmp_path / "s", seed=4, **SMALL).prepare()
+
+    (tmp_path / "s" / "synthetic.json").write_text("[not json")
+    with pytest.raises(UnetError, match=r"synthetic\.json is not the JSON object"):
+        SyntheticLayout(tmp_path / "s", seed=3, **SMALL).prepare()
+
+
+def test_runs_at_other_seeds_train_on_the_same_set():
+    assert compose("train", ["seed=7"]).dataset.layout.seed == 42

@@ -49,15 +49,40 @@ class SyntheticLayout(CarvanaLayout):
         }
 
     def prepare(self) -> None:
-        if (self.root / MANIFEST).is_file():
-            return
-        if self.root.exists() and any(self.root.iterdir()):
+        if not (self.root / MANIFEST).is_file():
+            if self.root.exists() and any(self.root.iterdir()):
+                raise UnetError(
+                    f"{self.root} exists but holds no {MANIFEST}, so it is not a complete "
+                    "synthetic dataset; unetcli will not overwrite it. Move it away, or set "
+                    "paths.data_dir=... (or dataset.root=...) to another folder."
+                )
+            generate(self.root, **self.params)
+        self._check_manifest()
+
+    def _check_manifest(self) -> None:
+        """A folder holds the set of one generator setting: training on another set than the
+        config names would make a run's result depend on what an earlier run left. Settings
+        the manifest does not record are not compared."""
+        try:
+            found = json.loads((self.root / MANIFEST).read_text())
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
             raise UnetError(
-                f"{self.root} exists but holds no {MANIFEST}, so it is not a complete synthetic "
-                "dataset; unetcli will not overwrite it. Move it away, or set "
-                "paths.data_dir=... (or dataset.root=...) to another folder."
+                f"{self.root / MANIFEST} is not the JSON object unetcli writes, so which set "
+                f"{self.root} holds is unknown. Delete {self.root} to generate the set anew, or "
+                "set dataset.root=... (or paths.data_dir=...) to another folder."
             )
-        generate(self.root, **self.params)
+        differ = sorted(k for k in self.params if k in found and found[k] != self.params[k])
+        if differ:
+            has = ", ".join(f"{k}={found[k]}" for k in differ)
+            asked = ", ".join(f"dataset.layout.{k}={self.params[k]}" for k in differ)
+            raise UnetError(
+                f"{self.root} holds the synthetic set generated with {has} ({MANIFEST}), but "
+                f"this run asks for {asked}. A folder holds one set: set dataset.root=... (or "
+                f"paths.data_dir=...) to another folder for these settings, or delete "
+                f"{self.root} to generate it anew."
+            )
 
 
 def generate(root: Path, **params: int) -> None:
@@ -99,7 +124,7 @@ def generate(root: Path, **params: int) -> None:
 def _move_into_place(tmp: Path, root: Path) -> None:
     """Rename `tmp` to `root`, unless a parallel process (a sweep job) got there first.
 
-    Both copies come from the same seed, so the one already in place is kept.
+    The one already in place is kept; the caller then checks that its settings are these.
     """
     try:
         if root.exists() and not (root / MANIFEST).is_file():
