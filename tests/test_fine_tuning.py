@@ -20,6 +20,7 @@ from unetcli.core.task import Task
 from unetcli.errors import UnetError
 from unetcli.losses.bce import BCELoss
 from unetcli.models import UNet
+from unetcli.training.ema import WeightAverage
 from unetcli.training.freezing import EncoderFreeze
 from unetcli.training.schedulers import Schedule
 from unetcli.training.step import TrainingStep, build_optimizer
@@ -116,6 +117,22 @@ def test_ema_is_what_validation_scores_and_best_pt_holds_and_it_resumes(tmp_path
         b = resumed["model"] if part == "model" else resumed["ema"]["trained"]
         for key in a:
             assert torch.equal(a[key], b[key]), (part, key)
+
+
+def test_the_average_of_a_short_run_follows_the_trained_weights():
+    """At a fixed 0.999, 30 updates would leave 97% of the initial weights in the average;
+    the warmed-up decay ((1 + n) / (10 + n)) lets it follow the training from the start."""
+    model = torch.nn.Linear(2, 2)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, 0.999)
+    average.update(model)  # the first update copies
+    torch.nn.init.ones_(model.weight)
+    for _ in range(30):
+        average.update(model)
+    assert average.current_decay() == pytest.approx(32 / 41)  # after 31 updates
+    assert average.module.weight.min() > 0.95
+    average.steps = 9000  # (1 + n) / (10 + n) passes 0.999 after 8991 steps
+    assert average.current_decay() == 0.999
 
 
 def test_accumulating_k_batches_equals_one_batch_of_k_times_the_images():
