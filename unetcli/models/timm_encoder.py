@@ -155,8 +155,8 @@ def build_encoder(
     return encoder
 
 
-def wake_residual_blocks(encoder: nn.Module) -> int:
-    """Set to one the norm scales that timm's `zero_init_last` starts at zero; how many.
+def wake_residual_blocks(encoder: nn.Module) -> None:
+    """Set to one the norm scales that timm's `zero_init_last` starts at zero.
 
     timm starts each residual block's last norm scale at zero, so that every block begins as
     the identity: a habit of long SGD training on ImageNet. With Adam at 1e-3 such a scale
@@ -164,13 +164,10 @@ def wake_residual_blocks(encoder: nn.Module) -> int:
     stay nearly off for hundreds of steps and a short run under-fits (docs: Encoders).
     """
     norms = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
-    woken = 0
     for module in encoder.modules():
         weight = getattr(module, "weight", None)
         if isinstance(module, norms) and weight is not None and not weight.detach().any():
             nn.init.ones_(weight)
-            woken += 1
-    return woken
 
 
 def check_loaded(encoder: nn.Module, state: dict, name: str, path: Path) -> None:

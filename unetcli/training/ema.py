@@ -29,7 +29,7 @@ class WeightAverage:
                 "averages over about the last 1000 steps"
             )
         self.decay = float(decay)
-        self.steps = 0  # counted here: reading AveragedModel's n_averaged would synchronise
+        self.steps = 0  # n_averaged as a Python int: the decay needs a number, not a tensor
         self.averaged = AveragedModel(model, multi_avg_fn=self._average, use_buffers=True)
 
     def current_decay(self) -> float:
