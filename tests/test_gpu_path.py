@@ -335,8 +335,13 @@ def test_one_candidates_model_is_on_the_gpu_at_a_time_the_one_timed(tmp_path, mo
     monkeypatch.setattr(training, "OneOnDevice", PretendCuda)
     monkeypatch.setattr(TrainingStep, "__call__", call)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    # Two candidates: fp32 and fp32-cl.
-    cfg = tuning_config(tmp_path, "hardware.precision=fp32", "hardware.compile=false")
+    # Two candidates: fp32 and fp32-cl; three rounds, however long they take.
+    cfg = tuning_config(
+        tmp_path,
+        "hardware.precision=fp32",
+        "hardware.compile=false",
+        "hardware.tune_budget.seconds=null",
+    )
     runtime = training.training_runtime(cfg)
     assert "measured" in runtime.reason
     assert len(where) == 2 and len(alone) >= 2 * 4  # warm-up and 3 rounds of both

@@ -1,8 +1,10 @@
 """The hardware tuner behind hardware=auto: it measures, picks the faster setting, honours
 forced keys, drops broken candidates, keeps to its budget and remembers its answer.
 
-In-process, on the tiny synthetic model; a slower candidate is made by injecting a
-sleep into its real training step, so the right answer is known in advance.
+In-process, on the tiny synthetic model. The tuner's clock is replaced by one that only
+the instrumented steps move: each real training step counts as STEP seconds, a slowed
+candidate's as STEP + SLOWER, so the right answer and the budget's arithmetic are known in
+advance and no verdict depends on the machine's load.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,22 @@ from unetcli.tuning.candidates import Candidate
 from unetcli.tuning.inference import inference_runtime
 from unetcli.tuning.paired_timing import measure
 
-SLEEP = 0.08  # seconds added to a slowed candidate's step (a tiny step takes ~10-30 ms)
+STEP = 0.02  # seconds a training step counts on the tuner's clock
+SLOWER = 0.08  # seconds added to a slowed candidate's step
+
+
+class StepClock:
+    """`time` for the tuner's modules: `perf_counter` reads seconds that pass only when
+    a step says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+TIMED_MODULES = ("paired_timing", "tune_budget", "threads")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,9 +58,14 @@ def warm_process(tmp_path_factory):
 
 
 def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -> list[str]:
-    """Wrap the tuner's real training step: record each call's candidate; slow or break one."""
+    """Wrap the tuner's real training step: record each call's candidate; slow or break one.
+
+    The tuner's clock becomes a StepClock that each wrapped step moves on."""
     calls: list[str] = []
     real = training.fresh_step
+    clock = StepClock()
+    for module in TIMED_MODULES:
+        monkeypatch.setattr(f"unetcli.tuning.{module}.time", clock)
 
     def make(cfg, runtime, loss_fn, model_cfg=None):
         step = real(cfg, runtime, loss_fn, model_cfg)
@@ -52,8 +73,7 @@ def instrumented(monkeypatch, slow: str | None = None, nan: str | None = None) -
 
         def wrapped(batch: dict) -> StepResult:
             calls.append(name)
-            if name == slow:
-                time.sleep(SLEEP)
+            clock.now += STEP + (SLOWER if name == slow else 0.0)
             result = step(batch)
             return dataclasses.replace(result, loss=math.nan) if name == nan else result
 
@@ -133,25 +153,30 @@ def test_tuning_keeps_within_its_budget(tmp_path, monkeypatch):
     # The clock starts at the first timed step; a round starts only while the
     # last one's time still fits, so the overrun is less than one round.
     one_round = sum(8 / rate for rate in report["rates"].values())
-    assert report["seconds"] <= 1.5 + one_round
+    assert 1.5 - one_round < report["seconds"] <= 1.5 + one_round
     # The slowed candidate steps once per round after its warm-up call (the thread
     # trial, when it fits, runs the chosen one's step only).
     assert 1 <= report["rounds"] < 20 and calls.count("fp32") == report["rounds"] + 1
 
 
-def test_a_share_of_the_run_is_a_share_of_the_fastest_candidates_steps():
+def test_a_share_of_the_run_is_a_share_of_the_fastest_candidates_steps(monkeypatch):
     """The run takes the fastest candidate's steps: a slow candidate must not stretch the
     share (with the mean of the two steps here it would allow about 0.55 s, not 0.1 s)."""
-    started = time.perf_counter()
+    clock = StepClock()
+    monkeypatch.setattr("unetcli.tuning.paired_timing.time", clock)
     planned_share = 20  # share x planned steps: the limit is 20 steps of the run
 
     def limit(step_seconds: float) -> float:
-        return planned_share * step_seconds - (time.perf_counter() - started)
+        return planned_share * step_seconds - clock.now
 
-    def sleeper(seconds: float):
-        return lambda: time.sleep(seconds) or 1.0
+    def taking(seconds: float):
+        def step() -> float:
+            clock.now += seconds
+            return 1.0
 
-    out = measure({"slow": sleeper(0.05), "fast": sleeper(0.005)}, 8, limit, rounds=50)
+        return step
+
+    out = measure({"slow": taking(0.05), "fast": taking(0.005)}, 8, limit, rounds=50)
     assert out.rounds >= 1 and out.rates["fast"] > out.rates["slow"]
     assert out.seconds < 0.3, (out.rounds, out.seconds)
 
