@@ -135,6 +135,22 @@ def test_the_average_of_a_short_run_follows_the_trained_weights():
     assert average.current_decay() == 0.999
 
 
+def test_the_average_takes_batch_norm_counts_as_they_are_and_averages_its_statistics():
+    """Integer buffers cannot be interpolated: num_batches_tracked follows the model, while
+    the running mean is averaged like a weight."""
+    model = torch.nn.BatchNorm1d(2)
+    average = WeightAverage(model, 0.999)
+    average.update(model)  # the first update copies: running mean 0
+    for _ in range(3):
+        model(torch.full((4, 2), 10.0) + torch.randn(4, 2))  # train mode: statistics move
+    average.update(model)  # decay (1 + 1) / (10 + 1): the average moves 9/11 of the way
+    averaged = average.module
+    assert averaged.num_batches_tracked.item() == model.num_batches_tracked.item() == 3
+    expected = model.running_mean * (9 / 11)
+    assert torch.allclose(averaged.running_mean, expected, atol=1e-6)
+    assert not torch.allclose(averaged.running_mean, model.running_mean)
+
+
 def test_accumulating_k_batches_equals_one_batch_of_k_times_the_images():
     torch.manual_seed(0)
     model = UNet(3, 1, [4, 8], norm="group")  # no batch statistics: the two must agree
