@@ -23,6 +23,7 @@ from tests import measurement_sets
 from tests.helpers import compose, run_command
 from unetcli.core.checkpoints import load_checkpoint
 from unetcli.core.images import read_image
+from unetcli.core.normalisation import Normalisation
 from unetcli.datasets.folder import FolderLayout
 from unetcli.datasets.intensity import check_transforms, resolve_intensity
 from unetcli.datasets.layouts import build_layout
@@ -206,3 +207,18 @@ def test_only_the_announcing_process_prints_the_measured_statistics(tmp_path, ca
         found.append((stats, capsys.readouterr().out))
     (first, said), (other, silent) = found
     assert first == other and "intensity: measured" in said and silent == ""
+
+
+def test_normalising_leaves_the_callers_image_alone_and_broadcasts_grey_against_rgb():
+    """It works in place on its own float32 copy; where one channel meets three statistics
+    the result grows to three channels, as (x - offset) * factor does."""
+    norm = Normalisation("fixed", (0.25, 0.5, 0.75), (2.0, 4.0, 8.0), (0.0,) * 3, (1.0,) * 3)
+    image = np.random.default_rng(0).random((4, 5, 3), dtype=np.float32)
+    kept = image.copy()
+    out = norm(image)
+    assert np.array_equal(image, kept)
+    assert np.allclose(out, (kept - [0.25, 0.5, 0.75]) * [2.0, 4.0, 8.0])
+    grey = image[..., :1].copy()
+    out = norm(grey)
+    assert out.shape == (4, 5, 3) and np.array_equal(grey, image[..., :1])
+    assert np.allclose(out[..., 2], (grey[..., 0] - 0.75) * 8.0)
