@@ -89,6 +89,12 @@ class WandbTracker(Tracker):
         self.run.summary["predict/submission"] = str(path.resolve())
 
     def finish(self, failed: bool) -> None:
+        """Close the run and wait until its offline file is whole.
+
+        W&B's service may write the run file's last records after `finish` returns, until
+        it is torn down (at exit otherwise): a sweep's job, or anything that reads the file
+        while the process goes on, would find it incomplete."""
         if self.run is not None:
             self.run.finish(exit_code=1 if failed else 0)
             self.run = None
+            self.wandb.teardown()
