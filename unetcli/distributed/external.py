@@ -9,8 +9,6 @@ writes Hydra's `.hydra/` and log file in it.
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 
@@ -53,19 +51,11 @@ def leave_external_job() -> None:
 
 
 def end_external_process() -> None:
-    """End a process of a torchrun or srun job at once, its command done and its groups left.
-
-    At the interpreter's shutdown the C++ threads behind torch.distributed (gloo's, the
-    store client's) can still be joinable when their objects are destroyed, and a process
-    that did all its work aborts ("terminate called without an active exception",
-    SIGABRT): torchrun then reports a failed job. Leaving the groups first made that rare,
-    not impossible. Everything the command wrote is closed by now (files are renamed into
-    place, trackers finished); the log handlers and the standard streams are flushed here.
-    """
+    """End a process of a torchrun or srun job at once, its command done and its groups left
+    (why: `unetcli.distributed.group.exit_at_once`)."""
     placement = external_placement()
     if placement is None or placement.world_size == 1:
         return
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    from unetcli.distributed.group import exit_at_once
+
+    exit_at_once()

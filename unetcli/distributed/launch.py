@@ -36,6 +36,7 @@ from unetcli.distributed.env import Placement, external_placement, set_placement
 from unetcli.distributed.group import (
     choose_backend,
     cuda_devices,
+    exit_at_once,
     gradient_group,
     join_control_group,
     leave,
@@ -186,6 +187,7 @@ def _process(index: int, meeting: Meeting, resolved: dict, work: Work) -> None:
     except BaseException as err:  # reported by the launching process, in one paragraph
         (Path(box) / f"rank{index}.json").write_text(json.dumps(_describe(err)))
         sys.exit(1)
+    exit_at_once()
 
 
 def _describe(err: BaseException) -> dict:
