@@ -157,6 +157,39 @@ def test_no_built_page_links_to_a_missing_page(site: Path) -> None:
     assert broken == []
 
 
+class _Paragraphs(HTMLParser):
+    """The text of every <p> of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "p":
+            self.depth += 1
+            self.texts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "p":
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.texts[-1] += data
+
+
+def test_no_list_is_rendered_as_a_paragraph(site: Path) -> None:
+    """Markdown starts a list only after a blank line: one written straight under a
+    paragraph's last line is shown as that paragraph's text, dashes and all."""
+    glued = []
+    for page in sorted(site.rglob("*.html")):
+        parser = _Paragraphs()
+        parser.feed(page.read_text(encoding="utf-8"))
+        glued += [f"{page.relative_to(site)}: {t.splitlines()[0][:60]}"
+                  for t in parser.texts if "\n- " in t]  # fmt: skip
+    assert glued == []
+
 def test_the_docs_point_nowhere_outside_the_repository() -> None:
     files = [REPO / "README.md", REPO / "mkdocs.yml", REPO / "outputs" / "README.md"]
     files += sorted((REPO / "docs").rglob("*.md")) + sorted((REPO / "conf").rglob("*.yaml"))
